@@ -1,0 +1,56 @@
+# Prepaid meter firmware: host build, tests and tools.
+# A fresh clone needs only python3 and make: the first target that needs the
+# virtual environment creates it from requirements-dev.txt.
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
+export MICROPYTHON
+MPYPATH     := $(abspath firmware):$(abspath lib):$(abspath boards/sim)
+FLASH       ?= out/meter
+BOARD       ?= sim
+PYTEST_ARGS ?=
+
+.PHONY: help venv lib sysdeps test test-fast bench meter sim fleet firmware flash deploy provision clean
+
+help:
+	@echo "make sim          the main job: a simulated household end to end (see README)"
+	@echo "make test         every host test (MicroPython unix port + CPython tools)"
+	@echo "make bench        benchmark figures"
+	@echo "make meter FLASH=<dir>   run one simulated meter from <dir>/config.json"
+
+$(STAMP): requirements-dev.txt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+lib/umqtt/simple.py: $(STAMP) tools/install_mpylib.sh
+	PIP=$(VENV)/bin/pip tools/install_mpylib.sh lib
+
+lib: lib/umqtt/simple.py
+
+# Debian packages some tests need (mosquitto, socat). Installs them when run as root,
+# otherwise says what is missing; the tests that need them then skip with that reason.
+sysdeps:
+	@tools/sysdeps.sh
+
+test: venv lib sysdeps
+	$(VENV)/bin/pytest tests_host -n 2 -q $(PYTEST_ARGS)
+
+test-fast: venv lib
+	$(VENV)/bin/pytest tests_host -n 2 -q -m "not slow" $(PYTEST_ARGS)
+
+bench: venv lib sysdeps
+	$(VPY) tools/bench.py
+
+meter: venv lib
+	@test -n "$(FLASH)" || { echo "make meter: set FLASH=<dir holding config.json>" >&2; exit 2; }
+	MICROPYPATH=$(MPYPATH) $(MICROPYTHON) -X heapsize=$${HEAP:-96k} firmware/main.py $(FLASH)
+
+clean:
+	rm -rf out build .pytest_cache

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages used by some tests: mosquitto (broker), socat (pseudo-terminal for mpremote).
+set -u
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "sysdeps: installing ${need[*]}"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "sysdeps: missing ${need[*]} (not root): tests needing them will skip" >&2
+fi
+exit 0
