@@ -1,0 +1,132 @@
+# Power-loss-safe records on flash: two slots per record, <name>.a and <name>.b.
+#
+# A slot file is one header line then the JSON body:
+#     PMR1 <seq> <body_len> <crc32_hex>\n<body>
+# save() always writes the slot that does NOT hold the newest valid copy, so the
+# newest good copy is never touched while a write is in flight; a power cut at any
+# instant leaves either the old record (the interrupted slot fails its length/CRC
+# check) or the new one. load() returns the body of the valid slot with the highest
+# seq. Nothing is ever renamed over a good copy.
+#
+# Recovery (documented in docs/ledger.md): a slot that is missing, truncated, has a
+# bad header, a wrong length, a CRC mismatch or a body that is not a JSON object is
+# ignored and its reason is kept in self.reasons[name]; if no slot is valid, load()
+# returns None and the caller starts fresh (and logs the reason).
+import binascii
+import json
+import os
+from micropython import const
+
+MAGIC = "PMR1"
+MAX_BODY = const(32768)  # a larger header length is garbage, never allocated
+_HDR_MAX = const(64)
+
+
+def _name_ok(name):
+    if not isinstance(name, str) or not 0 < len(name) <= 24:
+        return False
+    for c in name:
+        if not (c.isalpha() or c.isdigit() or c in "_-"):
+            return False
+    return True
+
+
+class Store:
+    def __init__(self, root):
+        if not isinstance(root, str) or not root:
+            raise ValueError("store root must be a non-empty str")
+        self.root = root.rstrip("/") or "/"
+        try:
+            os.stat(self.root)
+        except OSError:
+            os.mkdir(self.root)
+        self.bytes_written = 0
+        self.writes = 0
+        self.reasons = {}  # name -> why the last load() ignored a slot (for the event log)
+        self._seq = {}  # name -> (newest valid seq, its slot "a"/"b") as last seen
+
+    def _path(self, name, slot):
+        return "%s/%s.%s" % (self.root, name, slot)
+
+    def _read_slot(self, name, slot):
+        # -> (seq, body_obj) or (None, reason)
+        try:
+            f = open(self._path(name, slot), "rb")
+        except OSError:
+            return None, "missing"
+        try:
+            hdr = f.readline(_HDR_MAX)
+            if not hdr.endswith(b"\n"):
+                return None, "truncated header"
+            parts = hdr.split()
+            if len(parts) != 4 or parts[0] != MAGIC.encode():
+                return None, "bad magic"
+            try:
+                seq = int(parts[1])
+                n = int(parts[2])
+                crc = int(parts[3], 16)
+            except ValueError:
+                return None, "bad header"
+            if seq < 0 or n < 2 or n > MAX_BODY:
+                return None, "bad header"
+            body = f.read(n)
+            if body is None or len(body) != n:
+                return None, "truncated body"
+            if f.read(1):
+                return None, "trailing bytes"
+        finally:
+            f.close()
+        if binascii.crc32(body) & 0xFFFFFFFF != crc:
+            return None, "crc mismatch"
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return None, "bad json"
+        if not isinstance(obj, dict):
+            return None, "not an object"
+        return seq, obj
+
+    def load(self, name):
+        """Newest valid slot's dict, or None (reason in self.reasons[name])."""
+        if not _name_ok(name):
+            raise ValueError("bad record name")
+        best = None
+        why = []
+        for slot in ("a", "b"):
+            seq, obj = self._read_slot(name, slot)
+            if seq is None:
+                if obj != "missing":
+                    why.append("%s: %s" % (slot, obj))
+                continue
+            if best is None or seq > best[0]:
+                best = (seq, slot, obj)
+        if why:
+            self.reasons[name] = "; ".join(why)
+        else:
+            self.reasons.pop(name, None)
+        if best is None:
+            self._seq[name] = (-1, None)
+            return None
+        self._seq[name] = (best[0], best[1])
+        return best[2]
+
+    def save(self, name, obj):
+        """Write obj into the slot that does not hold the newest valid copy."""
+        if not _name_ok(name):
+            raise ValueError("bad record name")
+        if not isinstance(obj, dict):
+            raise ValueError("record must be a dict")
+        if name not in self._seq:
+            self.load(name)  # learn which slot is newest; the loaded body is dropped
+        seq, slot = self._seq[name]
+        target = "b" if slot == "a" else "a"
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        if len(body) > MAX_BODY:
+            raise ValueError("record too large")
+        hdr = "%s %d %d %08x\n" % (MAGIC, seq + 1, len(body), binascii.crc32(body) & 0xFFFFFFFF)
+        with open(self._path(name, target), "wb") as f:
+            f.write(hdr)
+            f.write(body)
+        self._seq[name] = (seq + 1, target)
+        self.writes += 1
+        self.bytes_written += len(hdr) + len(body)
