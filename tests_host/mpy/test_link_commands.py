@@ -1,0 +1,7 @@
+# Protocol v1 command handling on the real port: every op, every ack code, dup / replay;
+# after every rejection the flash dir is byte-for-byte unchanged.
+import mptest
+import core.commands  # noqa: F401  (compile the big module first)
+from fakemeters.cases_commands import *  # noqa: F401,F403
+
+mptest.main(globals())
