@@ -33,10 +33,22 @@ def test_tz_offset_and_once():
     mptest.eq([t - T0 for t, _ in b.log], [0, 100, 7 * 3600])
 
 
+def test_add_is_a_constant_under_the_daily_use():
+    # a tap starts dripping 2 L/h at 23:00 and keeps dripping under the 07:00 shower
+    w = WorldScript({"daily": [["07:00", {"flow_lph": 300}], ["07:10", {"flow_lph": 0}]],
+                     "add": [[T0 + 23 * 3600, {"flow_lph": 2}]]})
+    b = Rec()
+    w.play(b, T0)
+    w.play(b, T0 + 86400 + 8 * 3600)
+    mptest.eq([(t - T0, f["flow_lph"]) for t, f in b.log],
+              [(0, 0), (25200, 300), (25800, 0), (82800, 2), (86400 + 25200, 302), (86400 + 25800, 2)])
+
+
 def test_bad_scripts_are_rejected_with_a_reason():
     bad = [1, {"x": 1}, {"daily": [["25:00", {"a": 1}]]}, {"daily": [["07:00", {}]]},
            {"daily": [[7, {"a": 1}]]}, {"once": [["t", {"a": 1}]]}, {"once": [[True, {"a": 1}]]},
-           {"tz_offset_s": 99999}, {"daily": [["07:00"]]}]
+           {"tz_offset_s": 99999}, {"daily": [["07:00"]]}, {"add": [[5, {"flow_lph": "x"}]]},
+           {"add": [["d0", {"a": 1}]]}]
     for spec in bad:
         e = mptest.raises(ValueError, WorldScript, spec)
         mptest.true("sim_script" in str(e) or "time" in str(e) or len(str(e)) > 3, str(spec))
