@@ -28,10 +28,14 @@ def _prepay_cls():
     if not _CLS:
         import gc
         gc.collect()
+        before = set(sys.modules)
         try:
             from core.prepay import Prepay
             _CLS.append((Prepay, True))
         except (ImportError, MemoryError) as e:
+            for k in set(sys.modules) - before:  # drop the half-imported modules' heap
+                del sys.modules[k]
+            gc.collect()
             print("# paygo: core.prepay unusable here (%r); using the stand-in" % e)
             _CLS.append((FakePrepay, False))
     return _CLS[0]
