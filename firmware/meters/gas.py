@@ -1,0 +1,270 @@
+# Gas meter driver: safety first. The valve never opens by itself nor by a remote command:
+# every re-open goes through `armed` -> a local confirmation (button) or an allowed remote
+# selfcheck -> the leak check (leak_check.py) -> prepay.confirm_restore(). Shutoffs
+# (gas_safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
+# docs/gas.md.
+from meters.valve import Valve
+from meters.gas_safety import validate, FlowSafety, BatteryGuard
+from meters.leak_check import LeakCheck
+
+RECORD = "gas"
+# Shutoffs the resident may reset at the meter with the restoration procedure (JP meter:
+# reset button after a shutoff, then the leak check). Others need a technician / head-end.
+RESIDENT_CLEARABLE = ("over_flow", "flow_surge", "uncontrolled_flow", "long_use", "seismic",
+                      "leak_on_restore", "restart_closed")
+REMOTE_CLEARABLE = RESIDENT_CLEARABLE + ("tamper", "valve_fault", "low_voltage")
+
+
+class Driver:
+    KIND = "gas"
+    UNIT = "L"
+    ARMS = True
+    ALWAYS_ONLINE = True
+    CONFIG_KEYS = ("gas",)
+
+    def __init__(self, prepay, board, cfg, store):
+        self.p = prepay
+        self.b = board
+        self.store = store
+        now = board.clock.now_s()
+        st = store.load(RECORD) or {}
+        self.over = dict(st.get("cfg") or (cfg or {}).get("gas") or {})
+        self.s = validate(self.over)
+        self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
+                           board.valve_closed, self.s["valve_timeout_s"], st.get("valve"))
+        self.safety = FlowSafety(self.s, now, st.get("last_quiet_s"))
+        self.bat = BatteryGuard(self.s)
+        self.check = LeakCheck(self.s)
+        self.tamper = getattr(board, "tamper", None)
+        self._pulses = board.flow.value()
+        self._rem_ml = prepay.ext.get("gas_rem_ml", 0)
+        self._t = now
+        self._saved_s = now
+        self.react = {}              # alarm name -> now_s it was raised (bench figures)
+        if st.get("check"):
+            # Rebooted during a leak check: its result is unknown, the valve comes back closed.
+            prepay.emit("leak_check", now, result="abort", reason="reboot")
+        if prepay.supply.state == "on" and self.valve.position != "open":
+            # Closed while we were down (shutdown, reboot mid-travel): gas must not come back
+            # without the restoration procedure.
+            prepay.alarm("restart_closed", now, latch=True, position=self.valve.position)
+        self._save(now)
+
+    # ---- persistence (driver record, not money) ---------------------------------
+    def _save(self, now_s):
+        self.store.save(RECORD, {"valve": self.valve.to_dict(), "cfg": self.over,
+                                 "last_quiet_s": self.safety.last_quiet_s,
+                                 "check": self.check.active})
+        self._saved_s = now_s
+
+    # ---- the tick ------------------------------------------------------------------
+    def period_s(self):
+        return 1
+
+    def tick(self, now_s):
+        b, p = self.b, self.p
+        c = b.flow.value()
+        d = c - self._pulses
+        self._pulses = c
+        if d < 0:
+            p.emit("counter_reset", now_s, was=c - d, now=c)
+            d = 0
+        ml = d * b.pulse_ml
+        self._rem_ml += ml
+        litres = self._rem_ml // 1000
+        if litres:
+            self._rem_ml -= litres * 1000
+            p.consume(self._t, now_s, litres)
+        p.ext["gas_rem_ml"] = self._rem_ml
+        self._t = now_s
+        gal = b.vibration.read_uv() // b.vib_uv_per_gal
+        for name, f in self.safety.feed(now_s, ml, gal):
+            self._finding(name, f, now_s)
+        self._battery(b.battery.read_uv() * b.battery_div // 1000, now_s)
+        if self.tamper is not None and self.tamper.value() and "tamper" not in p.alarms:
+            self._shut("tamper", now_s)
+        take = getattr(b, "take_press", None)     # sim board: presses from the sim topic
+        if take is not None and take():
+            self.button(now_s)
+        self._leak_check(now_s, ml)
+        self._drive(now_s)
+        if now_s - self._saved_s >= self.s["save_s"]:
+            self._save(now_s)
+
+    def _shut(self, name, now_s, **f):
+        if name not in self.p.alarms:
+            self.react[name] = now_s
+        self.p.alarm(name, now_s, latch=True, **f)
+
+    def _finding(self, name, f, now_s):
+        p = self.p
+        if name in self.safety.SHUTOFFS:
+            self._shut(name, now_s, **f)
+        elif name == "seismic_record":
+            p.emit("seismic", now_s, gal=f["gal"], flowing=False)
+        elif name == "micro_leak":
+            p.alarm("micro_leak", now_s, latch=False, **f)
+            self._save(now_s)
+        elif name == "micro_leak_clear":
+            if "micro_leak" in p.alarms:
+                p.alarm_clear("micro_leak", now_s)
+            self._save(now_s)
+
+    def _battery(self, mv, now_s):
+        p = self.p
+        lvl = self.bat.feed(mv)
+        if lvl is None:
+            return
+        if lvl == "warn":
+            p.alarm("low_voltage_warn", now_s, latch=False, battery_mv=mv)
+        elif lvl == "shut":
+            if "low_voltage_warn" not in p.alarms:
+                p.alarm("low_voltage_warn", now_s, latch=False, battery_mv=mv)
+            self._shut("low_voltage", now_s, battery_mv=mv)
+        else:
+            # Recovered (new cell): the latch goes, the supply arms; it never re-opens itself.
+            for n in ("low_voltage", "low_voltage_warn"):
+                if n in p.alarms or n in p.supply.latches:
+                    p.alarm_clear(n, now_s)
+
+    def _leak_check(self, now_s, ml):
+        chk = self.check
+        if not chk.active:
+            return
+        if self.p.supply.state != "armed":
+            chk.stop()
+            self.p.emit("leak_check", now_s, result="abort", reason=self.p.supply.state)
+            self._save(now_s)
+            return
+        r = chk.feed(now_s, ml, self.valve.position)
+        if r is None:
+            return
+        res, f = r
+        self.p.emit("leak_check", now_s, result=res, **f)
+        if res == "pass":
+            self.p.confirm_restore(now_s)
+            self.safety.reopened(now_s)
+        elif res == "fail":
+            self._shut("leak_on_restore", now_s, vol_ml=f["vol_ml"])
+        self._save(now_s)
+
+    def _drive(self, now_s):
+        st = self.p.supply.state
+        want = (st == "on" or (st == "armed" and self.check.active)) and self.bat.can_open()
+        v = self.valve
+        if want and v.position in ("closed", "closing"):
+            if not v.command(True, now_s):
+                self.p.emit("valve", now_s, position=v.position, refused="fault")
+        elif not want and v.position in ("open", "opening"):
+            v.command(False, now_s)
+        for e in v.poll(now_s):
+            self._valve_event(e, now_s)
+
+    def _valve_event(self, e, now_s):
+        p = self.p
+        if e["event"] == "reached":
+            p.emit("valve", now_s, position=e["position"], travel_s=e["travel_s"])
+            self._save(now_s)
+        elif e["event"] == "fault":
+            self._shut("valve_fault", now_s, reason=e["reason"], target=e["target"])
+            self.check.stop()
+            if e["target"] == "open":
+                self.valve.command(False, now_s)   # one attempt back to the safe end
+            self._save(now_s)
+        else:
+            p.emit("valve_drift", now_s, position=e["position"])
+
+    # ---- local and remote actions --------------------------------------------------
+    def button(self, now_s):
+        """The meter's button: the resident's "appliances off" confirmation (docs/gas.md)."""
+        p = self.p
+        if self.check.active:
+            p.emit("button", now_s, result="busy")
+            return "busy"
+        if p.supply.state == "off_safety":
+            for name in list(p.supply.latches):
+                if name in RESIDENT_CLEARABLE:
+                    p.alarm_clear(name, now_s)
+        st = p.supply.state
+        if st in ("off_credit", "on"):
+            try:
+                p.emergency(now_s)        # taking emergency credit is also the confirmation
+            except ValueError as e:
+                if st == "off_credit":
+                    p.emit("button", now_s, result=str(e))
+                    return str(e)
+                return "on"
+        st = p.supply.state
+        if st != "armed":
+            p.emit("button", now_s, result="locked", state=st, latches=sorted(p.supply.latches))
+            return "locked"
+        return self._start_check(now_s, "button")
+
+    def _start_check(self, now_s, via):
+        if not self.bat.can_open():
+            self.p.emit("leak_check", now_s, result="refused", reason="low_voltage", via=via)
+            return "low_voltage"
+        if self.valve.fault:
+            self.p.emit("leak_check", now_s, result="refused", reason="valve_fault", via=via)
+            return "valve_fault"
+        self.check.start(now_s, via)
+        self.p.emit("leak_check", now_s, result="started", via=via, check_s=self.s["check_s"])
+        self._save(now_s)
+        self._drive(now_s)
+        return "started"
+
+    def op(self, name, args, now_s):
+        if name != "selfcheck":
+            return None
+        if args not in (None, {}):
+            raise ValueError("selfcheck takes no args")
+        if not self.s["selfcheck"]:
+            raise ValueError("selfcheck disabled by config")
+        if self.p.supply.state != "armed":
+            raise ValueError("not_armed")
+        if self.check.active:
+            raise ValueError("check already running")
+        r = self._start_check(now_s, "selfcheck")
+        if r != "started":
+            raise ValueError(r)
+        return "ok"
+
+    def sim(self, msg):
+        return self.b.sim(msg)
+
+    def telemetry(self, now_s):
+        return {"flow_lph": self.safety.rate_lph(), "valve": self.valve.position,
+                "battery_mv": self.bat.mv, "check": self.check.phase,
+                "micro_leak": self.safety.micro_leak}
+
+    def can_clear(self, alarm, remote):
+        if alarm == "low_voltage" or alarm == "low_voltage_warn":
+            return self.bat.level != "shut"
+        if alarm == "valve_fault":
+            return remote and not self.valve.fault
+        if alarm == "micro_leak":
+            return True
+        return alarm in (REMOTE_CLEARABLE if remote else RESIDENT_CLEARABLE)
+
+    def check_config(self, patch, now_s):
+        if set(patch) - set(self.CONFIG_KEYS):
+            raise ValueError("unknown gas driver key")
+        merged = dict(self.over)
+        merged.update(patch.get("gas") or {})
+        return validate(merged)
+
+    def configure(self, patch, now_s):
+        s = self.check_config(patch, now_s)
+        self.over.update(patch.get("gas") or {})
+        self.s.clear()
+        self.s.update(s)
+        last = self.safety.last_quiet_s
+        self.safety = FlowSafety(self.s, now_s, last)
+        self.valve.timeout_s = self.s["valve_timeout_s"]
+        self._save(now_s)
+
+    def safe_stop(self, now_s):
+        self.check.stop()
+        if self.valve.position != "closed":
+            self.valve.command(False, now_s)
+        self._save(now_s)
