@@ -1,0 +1,46 @@
+# magnetic_attack: an external magnet stalls or fools the pulse sensor to steal water.
+# The board's magnet input (a digital hall switch or a reed contact, 1 = field present)
+# also wakes the CPU from deep sleep (ext0), so the alarm is raised at once, not at the
+# next timer wake. The alarm stays latched after the field goes until a remote `clear`
+# or the technician console clears it; the field's start, duration and count are kept.
+
+
+class Magnetic:
+    NAME = "magnetic_attack"
+
+    def __init__(self, state=None):
+        st = state or {}
+        self.present = st.get("p", False)  # field seen at the last sample
+        self.start_s = st.get("s", 0)      # start of the current / last attack
+        self.last_s = st.get("d", 0)       # duration of the last finished attack
+        self.total_s = st.get("t", 0)      # accumulated attack seconds
+        self.count = st.get("n", 0)        # attacks seen
+        self.latched = st.get("l", False)
+
+    def to_dict(self):
+        return {"p": self.present, "s": self.start_s, "d": self.last_s,
+                "t": self.total_s, "n": self.count, "l": self.latched}
+
+    def sample(self, present, now_s):
+        """Returns None, ("raise", fields) at an attack's start, ("end", fields) at its end."""
+        present = bool(present)
+        if present and not self.present:
+            self.present = True
+            self.start_s = now_s
+            self.count += 1
+            self.latched = True
+            return ("raise", {"start": now_s, "count": self.count})
+        if self.present and not present:
+            self.present = False
+            self.last_s = max(0, now_s - self.start_s)
+            self.total_s += self.last_s
+            return ("end", {"start": self.start_s, "duration_s": self.last_s,
+                            "count": self.count})
+        return None
+
+    def can_clear(self):
+        # never clear while the field is still there
+        return not self.present
+
+    def clear(self):
+        self.latched = False

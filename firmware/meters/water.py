@@ -1,0 +1,346 @@
+# Water meter driver: a battery meter that deep-sleeps between wakes (docs/water.md).
+#
+# Each wake (tick): read the ULP pulse counters, bill the litres (the sub-litre remainder is
+# carried in mL), run the detectors (leak, burst, reverse flow, dry, magnet, battery), drive
+# the valve from the supply state, keep the state in RTC memory, and say when to wake next
+# (period_s) and whether a radio session is due (session_due).
+#
+# Billing is exactly-once across deep-sleep reboots: the counter reading that has been billed
+# (the "mark") lives in prepay.ext["water"], so it is saved in the same atomic record as the
+# balance; after a reboot the pulses since the saved mark are billed again from the counter,
+# which the ULP keeps in RTC memory. Only a power cut (counters zeroed) loses the pulses since
+# the last prepay save (bounded by the core's consumption batch).
+from meters import water_cfg
+from meters.leak import Leak
+from meters.magnetic import Magnetic
+from meters.valve import Valve
+from meters.water_flow import Run, high_flow
+from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
+
+
+
+def urgent(e):
+    """Events that need a radio session at once (the rest ride on the next one): a raised
+    alarm, a low-balance warning, a store recovery, the supply going off by itself.
+    A supply change made by a session's own commands (remote, a recharge's "on") is not."""
+    t = e["type"]
+    if t == "alarm":
+        return e.get("active") is True
+    if t == "supply":
+        return e.get("state") not in ("on", "off_remote")
+    return t in ("low_balance", "store_recovery")
+
+
+def target_of(want_open):
+    return "open" if want_open else "closed"
+
+
+class Driver:
+    KIND = "water"
+    UNIT = "L"
+    ARMS = False
+    ALWAYS_ONLINE = False
+    CONFIG_KEYS = water_cfg.CONFIG_KEYS
+
+    def __init__(self, prepay, board, cfg, store):
+        self.p = prepay
+        self.b = board
+        self.store = store
+        self.cfg = water_cfg.validate(water_cfg.pick(cfg))
+        tz = cfg.get("tz_offset_s", 0)
+        self.tz_s = tz if type(tz) is int else 0
+        self.mlpp = board.ml_per_pulse
+        now = board.clock.now_s()
+        self.now_s = now
+        self.kept = board.reset_cause() == "deepsleep"
+        st = rtc_load(board.rtc) if self.kept else None
+        self.restored = "rtc"
+        if st is None:
+            st = store.load("water") or {}
+            self.restored = "flash" if st else "new"
+        self.leak = Leak(now, st.get("leak"))
+        self.burst = Run("burst", st.get("burst"))
+        self.reverse = Run("reverse_flow", st.get("rev"))
+        self.dry = Run("dry", st.get("dry"))
+        self.mag = Magnetic(st.get("mag"))
+        self.sess = Sessions(now, st.get("sess"))
+        self.ex_next_s = st.get("exn") or self._next_exercise(now)
+        self.ex_phase = st.get("exp")           # None | "closing" | "opening"
+        self.batt = st.get("bat", 0)            # 0 ok, 1 low alarm raised, 2 valve parked
+        self.seen_seq = st.get("seq", 0)
+        self.last_supply = st.get("sup")
+        self.last_alarms = st.get("al", [])
+        self.wake_now = False
+        self.flow_mlph = 0
+        self.flash_s = st.get("fs", now)       # last write of the flash record
+        self.flash_dirty = False
+        self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
+                           board.valve_closed, self.cfg["valve_timeout_s"], st.get("valve"))
+        self.valve_retry = False
+        self.empty = getattr(board, "empty_pipe", None)
+        m = prepay.ext.get("water")
+        f, r = board.pulses_fwd.value(), board.pulses_rev.value()
+        if not isinstance(m, dict):
+            m = {"f": f, "r": r, "rem": 0, "rml": 0, "t": now}
+        elif not self.kept or f < m["f"] or r < m["r"]:
+            # the counters restarted at 0 (power-on): every pulse they hold is unbilled
+            m["f"], m["r"] = 0, 0
+        prepay.ext["water"] = m
+        self.m = m
+
+    # ---------------------------------------------------------------- one wake
+    def tick(self, now_s):
+        self.now_s = now_s
+        self.wake_now = False
+        cfg = self.cfg
+        m = self.m
+        f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
+        dfwd, drev = f - m["f"], r - m["r"]
+        if dfwd < 0 or drev < 0:       # a counter went back: a power cut we missed
+            dfwd, drev = max(f, 0), max(r, 0)
+        t0 = m["t"]
+        vol_ml = dfwd * self.mlpp
+        total_ml = m["rem"] + vol_ml
+        use_l = total_ml // 1000
+        if use_l:
+            self.p.consume(min(t0, now_s), now_s, use_l)
+        # the mark and the remainder change together with the balance (same record)
+        m["f"], m["r"], m["rem"], m["t"] = f, r, total_ml % 1000, max(t0, now_s)
+        m["rml"] += drev * self.mlpp   # reverse register: counted, never billed
+        dt = now_s - t0
+        if dt > 0:
+            self.flow_mlph = vol_ml * 3600 // dt
+            self._detectors(t0, now_s, dt, vol_ml, drev)
+        self._magnet(now_s)
+        self._battery(now_s)
+        self._valve(now_s, dt > 0 and (vol_ml or drev))
+        self._persist(now_s)
+
+    def _raise(self, name, now_s, latch=False, **fields):
+        self.p.alarm(name, now_s, latch=latch, **fields)
+        self.flash_dirty = True
+
+    def _clear(self, name, now_s):
+        if name in self.p.alarms:
+            self.p.alarm_clear(name, now_s)
+        self.flash_dirty = True
+
+    def _detectors(self, t0, now_s, dt, vol_ml, drev):
+        cfg = self.cfg
+        res = self.leak.update(t0, now_s, vol_ml, cfg)
+        if res:
+            if res[0] == "raise":
+                self._raise(Leak.NAME, now_s, **res[1])
+            else:
+                self._clear(Leak.NAME, now_s)
+        close = cfg["burst_close"]
+        x = self.burst.step(high_flow(vol_ml, dt, cfg["burst_lph"]), dt, cfg["burst_s"],
+                            sticky=close)
+        if x == "raise":
+            self._raise("burst", now_s, latch=close, flow_lph=vol_ml * 3600 // dt // 1000)
+        elif x == "clear":
+            self._clear("burst", now_s)
+        x = self.reverse.step(drev > 0, dt, cfg["reverse_s"], strict=True)
+        if x == "raise":
+            self._raise("reverse_flow", now_s, litres=self.m["rml"] // 1000)
+        elif x == "clear":
+            self._clear("reverse_flow", now_s)
+        if self.empty is not None:
+            x = self.dry.step(bool(self.empty.value()), dt, cfg["dry_s"])
+            if x == "raise":
+                self._raise("dry", now_s)
+            elif x == "clear":
+                self._clear("dry", now_s)
+
+    def _magnet(self, now_s):
+        x = self.mag.sample(self.b.magnet.value(), now_s)
+        if x is None:
+            return
+        if x[0] == "raise":
+            self._raise(Magnetic.NAME, now_s, latch=self.cfg["magnet_close"], **x[1])
+        else:
+            self.p.emit("magnetic_attack_end", now_s, **x[1])
+            self.flash_dirty = True
+
+    def battery_mv(self):
+        return self.b.battery.read_uv() * self.b.battery_div // 1000
+
+    def _battery(self, now_s):
+        mv = self.battery_mv()
+        cfg = self.cfg
+        if self.batt == 0 and mv < cfg["battery_low_mv"]:
+            self.batt = 1
+            self._raise("battery_low", now_s, battery_mv=mv)
+        if self.batt == 1 and mv < cfg["battery_park_mv"]:
+            # park the valve while the cell can still move it; closed parks latch the supply
+            self.batt = 2
+            self._raise("battery_park", now_s, latch=cfg["valve_safe"] == "closed",
+                        battery_mv=mv, position=cfg["valve_safe"])
+        # a new cell (power-on) restarts the driver with batt from flash: clear on recovery
+        if self.batt and mv >= cfg["battery_low_mv"] + 100:
+            self.batt = 0
+            self._clear("battery_low", now_s)
+            self._clear("battery_park", now_s)
+
+    # ---------------------------------------------------------------- the valve
+    def _next_exercise(self, now_s):
+        days = self.cfg["valve_exercise_days"]
+        if not days:
+            return 0
+        at = water_cfg.parse_hhmm(self.cfg["valve_exercise_at"])
+        loc = now_s + self.tz_s
+        t = loc - loc % 86400 + at - self.tz_s
+        while t <= now_s:
+            t += 86400
+        return t + (days - 1) * 86400
+
+    def _valve(self, now_s, flowing):
+        v = self.valve
+        if self.batt == 2:
+            want = self.cfg["valve_safe"] == "open" and self.p.supply.state == "on"
+            if self.cfg["valve_safe"] == "open" and v.position == "closed" and not v.moving:
+                want = False   # parked closed by credit stays put: no energy for travels
+        else:
+            want = self.p.supply.state == "on"
+        ex = self.cfg["valve_exercise_days"] and self.ex_next_s and now_s >= self.ex_next_s
+        if self.ex_phase is None and ex and self.batt == 0:
+            if want and v.position == "open" and not flowing:
+                self.ex_phase = "closing"
+            else:
+                # skipped while water flows (or the valve is not open): try the next day
+                self.ex_next_s = self._next_exercise(now_s) - (self.cfg["valve_exercise_days"] - 1) * 86400
+        if self.ex_phase == "closing":
+            want = False
+            if v.position == "closed":
+                self.ex_phase = "opening"
+        if self.ex_phase == "opening" and want and v.position == "open":
+            self.ex_phase = None
+            self.ex_next_s = self._next_exercise(now_s)
+            self.p.emit("valve_exercise", now_s, travel_s=v.travel_s)
+            self.flash_dirty = True
+        if self.ex_phase == "opening" and not want:
+            self.ex_phase = None     # supply went off meanwhile: stay closed
+        busy = "opening" if want else "closing"
+        if v.position not in (target_of(want), busy) and (not v.fault or self.valve_retry):
+            self.valve_retry = False
+            v.command(want, now_s)
+        for e in v.poll(now_s):
+            if e["event"] == "fault" and "valve_fault" not in self.p.alarms:
+                self._raise("valve_fault", now_s, reason=e["reason"], target=e["target"])
+                self.ex_phase = None
+            elif e["event"] == "reached" and "valve_fault" in self.p.alarms:
+                self._clear("valve_fault", now_s)
+
+    # ---------------------------------------------------------------- persistence, sleep
+    def _state(self):
+        return {"leak": self.leak.to_dict(), "burst": self.burst.to_dict(),
+                "rev": self.reverse.to_dict(), "dry": self.dry.to_dict(),
+                "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
+                "exn": self.ex_next_s, "exp": self.ex_phase, "bat": self.batt,
+                "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms,
+                "fs": self.flash_s, "valve": self.valve.to_dict()}
+
+    def _persist(self, now_s):
+        # RTC memory every wake (no wear); flash only when an alarm/valve/magnet state changed
+        # or once a day, so a power cut loses at most a day of detector progress
+        st = self._state()
+        if self.flash_dirty or now_s - self.flash_s >= 86400:
+            self.flash_s = now_s
+            st["fs"] = now_s
+            self.store.save("water", st)
+            self.flash_dirty = False
+        self.rtc_bytes = rtc_save(self.b.rtc, st)
+
+    def period_s(self):
+        if self.wake_now or self.valve.moving or self.ex_phase:
+            return 1
+        now = self.now_s
+        s = self.sess.timer_s(now, self.cfg, self.p.supply.state == "off_credit")
+        if self.ex_next_s and self.ex_next_s > now:
+            s = min(s, self.ex_next_s - now)
+        plan = getattr(self.b, "sleep_plan", None)
+        return plan(s, wake_pulses(self.cfg, self.mlpp)) if plan else s
+
+    def session_due(self, now_s):
+        reason = None
+        for e in self.p.pending_events():
+            if e["seq"] > self.seen_seq:
+                self.seen_seq = e["seq"]
+                if urgent(e):
+                    reason = reason or e["type"]
+        # the same seen from the state, in case the app drained the events before asking
+        sup = self.p.supply.state
+        if sup != self.last_supply:
+            self.last_supply = sup
+            if sup not in ("on", "off_remote"):
+                reason = reason or "supply"
+        al = sorted(self.p.alarms)
+        if al != self.last_alarms:
+            if [a for a in al if a not in self.last_alarms]:
+                reason = reason or "alarm"
+            self.last_alarms = al
+        if reason:
+            self.sess.request(reason)
+        reason = self.sess.due(now_s, self.cfg, sup == "off_credit")
+        if reason is None:
+            return False
+        self.sess.done(now_s, reason)
+        self.last_reason = reason
+        self.rtc_bytes = rtc_save(self.b.rtc, self._state())
+        return True
+
+    # ---------------------------------------------------------------- contract
+    def button(self, now_s):
+        # the resident paid and presses the button: fetch the credit now; confirm if armed
+        if self.p.supply.state == "armed":
+            self.p.button(now_s)
+        self.sess.request("button")
+        self.wake_now = True
+
+    def sim(self, msg):
+        self.b.sim(msg)
+        if "magnet" in msg or "button" in msg:
+            self.wake_now = True     # ext0 / ext1 wake
+
+    def telemetry(self, now_s):
+        return {"flow_lph": self.flow_mlph // 1000, "reverse_l": self.m["rml"] // 1000,
+                "battery_mv": self.battery_mv(), "valve": self.valve.position,
+                "magnet_n": self.mag.count,
+                "alarm_h": [self.leak.alarm_s // 3600, self.burst.alarm_s // 3600,
+                            self.reverse.alarm_s // 3600, self.dry.alarm_s // 3600,
+                            self.mag.total_s // 3600]}
+
+    def op(self, name, args, now_s):
+        if name == "valve_exercise":
+            if self.p.supply.state != "on" or self.valve.position != "open":
+                return "refused"
+            self.ex_next_s = now_s
+            self.wake_now = True
+            return "ok"
+        return None
+
+    def can_clear(self, alarm, remote):
+        if alarm == Magnetic.NAME:
+            if not self.mag.can_clear():
+                return False
+            self.mag.clear()
+            return True
+        if alarm == "burst":
+            self.burst.reset()
+            return True
+        if alarm == "valve_fault":
+            self.valve_retry = True    # try the travel once more
+            return True
+        # leak_suspected, reverse_flow, dry, battery_*: cleared by their condition only
+        return False
+
+    def configure(self, patch, now_s):
+        new = water_cfg.validate(patch, self.cfg)
+        self.cfg = new
+        self.ex_next_s = self._next_exercise(now_s)
+        self.flash_dirty = True
+
+    def safe_stop(self, now_s):
+        self.valve.stop()
+        self.flash_dirty = True
+        self._persist(now_s)
