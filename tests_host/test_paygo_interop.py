@@ -45,7 +45,7 @@ class Meter:
         while line.startswith("#"):  # informative notes from the script
             print(line, end="")
             line = self.p.stdout.readline()
-        if not line.startswith("{"):
+        if not line.startswith(("{", "[")):
             self.p.stdin.close()
             raise AssertionError("micropython gave %r%s%s" % (line, self.p.stdout.read(),
                                                               self.p.stderr.read()))

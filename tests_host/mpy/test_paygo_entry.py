@@ -256,9 +256,20 @@ def feed():
             out = {"real_prepay": _prepay_cls()[1], "balance": p.balance_minor}
         elif op == "enter":
             out = e.enter(m["d"], m["t"])
+        elif op == "decode":
+            # the bare decoder, for the differential test against the reference
+            from paygo import siphash
+            key, start, _ = entry.parse_cfg(m["cfg"])
+            k0, k1 = siphash.key_words(key)
+            try:
+                code, ext = token.parse(m["d"], len(m["d"]) in (15, 20))
+                out = list(token.decode(code, ext, k0, k1, start, m["last"], m["used"]))
+            except ValueError as e:
+                out = ["format", str(e)]
         elif op == "state":
             out = {"st": e.st, "balance": p.balance_minor,
-                   "recharges": [v for v in p.pending_events() if v["type"] == "recharge"]}
+                   "recharges": [v for v in p.pending_events()
+                                 if v["type"] in ("recharge", "credit")]}
         else:
             out = {"error": op}
         print(json.dumps(out))
