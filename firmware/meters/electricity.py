@@ -1,0 +1,267 @@
+# Electricity meter driver: BL0942 metering IC, latching relay, malicious-load
+# identification and electrical protection, on the shared prepay core.
+# Board attributes used (docs/electricity.md): meter_uart, meter_poll_ms, relay_set,
+# relay_reset, sleep_ms, clock (and sim() on the sim board).
+from meters import bl0942, relay, malicious_load, protection
+
+RECORD = "elec"            # driver store record: relay position + trip counters (rare writes)
+UWH_PER_WH = 1000000
+IC_MISSING_S = 5           # seconds without a good frame before metering_fault
+
+
+def _merge(defaults, patch):
+    d = dict(defaults)
+    d.update(patch)
+    return d
+
+
+class Driver:
+    KIND = "electricity"
+    UNIT = "Wh"
+    ARMS = False
+    ALWAYS_ONLINE = True
+    CONFIG_KEYS = ("bl0942", "relay", "malicious_load", "overload", "voltage")
+
+    def __init__(self, prepay, board, cfg, store):
+        self.p = prepay
+        self.b = board
+        self.store = store
+        cfg = cfg or {}
+        self.rcfg = _merge(relay.DEFAULTS, relay.validate(cfg.get("relay", {})))
+        self.mcfg = _merge(malicious_load.DEFAULTS,
+                           malicious_load.validate(cfg.get("malicious_load", {})))
+        self.ocfg = _merge(protection.OVERLOAD_DEFAULTS,
+                           protection.validate_overload(cfg.get("overload", {})))
+        self.vcfg = _merge(protection.VOLTAGE_DEFAULTS,
+                           protection.validate_voltage(cfg.get("voltage", {})))
+        st = store.load(RECORD) or {}
+        self.ic = bl0942.BL0942(board.meter_uart, cfg.get("bl0942"))
+        self.poll_ms = getattr(board, "meter_poll_ms", 0) or 0
+        self.relay = relay.Relay(board.relay_set, board.relay_reset, board.sleep_ms,
+                                 self.rcfg, closed=st.get("closed"))
+        self.vote = malicious_load.StepVote(self.mcfg)
+        self.ml = protection.Recloser(st.get("ml"))
+        self.overload = protection.Overload(self.ocfg, st.get("ol"))
+        self.volt = protection.Voltage(self.vcfg)
+        ext = prepay.ext.get("elec")
+        if not isinstance(ext, dict):
+            ext = {"carry_uwh": 0, "register_wh": 0}
+            prepay.ext["elec"] = ext
+        self.ext = ext
+        self._t0 = None            # start of the interval not yet handed to prepay.consume
+        self._t_frame = None
+        self.last = None           # last decoded bl0942.Sample
+        self._missing_s = 0
+        self._booted = False
+        self._credit_wait_since = None
+        self._dirty = False
+        if not self.poll_ms:
+            self.ic.request()
+
+    # ---- the metering tick ----
+    def tick(self, now_s):
+        frames = self.ic.frames()
+        if not self.poll_ms:
+            self.ic.request()      # answer arrives for the next tick
+        if self._t0 is None:
+            self._t0 = now_s
+        if frames:
+            self._missing_s = 0
+            if "metering_fault" in self.p.alarms:
+                self.p.alarm_clear("metering_fault", now_s)
+            self._meter(frames, now_s)
+        else:
+            self._missing_s += 1
+            if self._missing_s == IC_MISSING_S:
+                self.p.alarm("metering_fault", now_s, counters=self.ic.counters())
+        self._drive(now_s)
+        if self._dirty or self.relay.dirty:
+            self._persist()
+
+    def _meter(self, frames, now_s):
+        s = None
+        closed = self.relay.closed
+        mode = self.mcfg["mode"]
+        for f in frames:
+            s = self.ic.decode(f)
+            if mode != "off" and closed:
+                step_w = self.vote.sample(s.power_w, s.va)
+                if step_w:
+                    self._malicious(step_w, now_s)
+                    closed = self.relay.closed if mode == "trip" else closed
+                    if mode == "trip":
+                        break
+        last = self.ic.decode(frames[-1])
+        self.last = last
+        dt = now_s - self._t_frame if self._t_frame is not None else 1
+        self._t_frame = now_s
+        ext = self.ext
+        ext["carry_uwh"] += self.ic.energy_uwh(last.cf_cnt, dt)
+        wh = ext["carry_uwh"] // UWH_PER_WH
+        if wh > 0:
+            # the interval since the last hand-over, so the tariff splits it at any boundary
+            self.p.consume(self._t0, now_s if now_s > self._t0 else self._t0 + 1, wh)
+            ext["carry_uwh"] -= wh * UWH_PER_WH
+            ext["register_wh"] += wh
+            self._t0 = now_s
+        self._protect(last, now_s)
+
+    def _malicious(self, step_w, now_s):
+        fields = {"step_w": step_w, "pf_milli": self.vote.last_pf_milli}
+        if self.mcfg["mode"] == "alarm":
+            self.p.alarm("malicious_load", now_s, latch=False, **fields)
+            return
+        action = self.ml.trip(now_s, self.mcfg["reclose_s"], self.mcfg["lockout_trips"])
+        self._dirty = True
+        self.p.alarm("malicious_load", now_s, latch=True, action=action,
+                     trips=len(self.ml.trips), **fields)
+        self._open_now(now_s)
+
+    def _protect(self, s, now_s):
+        r = self.overload.tick(s.power_w, now_s)
+        if r in ("trip", "lockout"):
+            self._dirty = True
+            self.p.alarm("overload", now_s, latch=True, action=r, power_w=s.power_w,
+                         limit_w=self.ocfg["limit_w"], trips=len(self.overload.rec.trips))
+            self._open_now(now_s)
+        elif r == "reclose":
+            self._dirty = True
+            self.p.alarm_clear("overload", now_s)
+        v = self.volt.tick(s.voltage_mv, now_s)
+        if v is not None:
+            if v[0] == "open":
+                self.p.alarm(v[1], now_s, latch=True, voltage_mv=s.voltage_mv)
+                self._open_now(now_s)
+            else:
+                self.p.alarm_clear(v[1], now_s)
+
+    def _open_now(self, now_s):
+        # a safety trip never waits: open in this tick, before the next sample
+        self.vote.reset()
+        self.relay.drive(False)
+
+    def _drive(self, now_s):
+        alarms = self.p.alarms
+        # a remote / console clear of a tripped or locked-out detector
+        if (self.ml.locked or self.ml.reclose_at is not None) and "malicious_load" not in alarms:
+            self.ml.cleared()
+            self._dirty = True
+        if self.overload.tripped and "overload" not in alarms:
+            self.overload.cleared()
+            self._dirty = True
+        if self.ml.due(now_s):
+            self._dirty = True
+            self.p.alarm_clear("malicious_load", now_s)
+        state = self.p.supply.state
+        want = state == "on"
+        cur = self.last.current_ma if self.last else 0
+        if not want and self.relay.closed and state == "off_credit" and \
+                cur > self.rcfg["credit_wait_ma"]:
+            # DL/T 645 meters: a credit trip waits while the current is high, to spare the contacts
+            if self._credit_wait_since is None:
+                self._credit_wait_since = now_s
+                self.p.emit("cutoff_deferred", now_s, current_ma=cur)
+            if now_s - self._credit_wait_since < self.rcfg["credit_wait_max_s"]:
+                want = True
+        if state != "off_credit" or not self.relay.closed:
+            self._credit_wait_since = None
+        fb = self.relay.feedback(cur, now_s) if self._booted else None
+        if fb == "fault":
+            self.p.alarm(self.rcfg["fault_alarm"], now_s, current_ma=cur)
+        elif fb == "ok" and self.rcfg["fault_alarm"] in alarms:
+            self.p.alarm_clear(self.rcfg["fault_alarm"], now_s)
+        # at boot always re-pulse: the stored position may predate a power cut mid-pulse
+        self.relay.drive(want, force=not self._booted)
+        if want and self.relay.closed and not self._booted:
+            self.vote.reset()
+        self._booted = True
+
+    def _persist(self):
+        self.store.save(RECORD, {"closed": self.relay.closed, "ml": self.ml.to_dict(),
+                                 "ol": self.overload.rec.to_dict()})
+        self.relay.dirty = False
+        self._dirty = False
+
+    # ---- the rest of the driver contract ----
+    def period_s(self):
+        return 1
+
+    def button(self, now_s):
+        """Local button: confirms an armed supply, else takes emergency credit if offered."""
+        if self.p.supply.state == "armed":
+            self.p.button(now_s)
+            return "confirmed"
+        try:
+            self.p.emergency(now_s)
+            return "emergency"
+        except ValueError:
+            return None
+
+    def sim(self, msg):
+        if isinstance(msg, dict) and "button" in msg:
+            if msg["button"] != "press":
+                raise ValueError("sim: button must be \"press\"")
+            rest = {k: v for k, v in msg.items() if k != "button"}
+            if rest:
+                self.b.sim(rest)
+            self.button(self.b.clock.now_s())
+            return
+        self.b.sim(msg)
+
+    def telemetry(self, now_s):
+        s = self.last
+        price = self.p.price_now(now_s)
+        p_w = s.power_w if s else 0
+        out = {"voltage_mv": s.voltage_mv if s else 0, "current_ma": s.current_ma if s else 0,
+               "power_w": p_w, "pf_milli": (p_w * 1000 // s.va) if s and s.va > 0 else 0,
+               "price_micro": price,
+               # minor units per hour at the present power: W * 1 h = Wh, times price per Wh
+               "cost_minor_per_h": p_w * price // 1000000 if p_w > 0 else 0,
+               "register_wh": self.ext["register_wh"],
+               "relay": "closed" if self.relay.closed else "open",
+               "ic": self.ic.counters()}
+        if s and s.period_us:
+            out["freq_mhz"] = 1000000000 // s.period_us
+        return out
+
+    def op(self, name, args, now_s):
+        return None
+
+    def can_clear(self, alarm, remote):
+        if alarm in ("malicious_load", "overload"):
+            return True                      # the only way out of a lockout
+        if alarm in ("relay_fault", "bypass"):
+            return not remote                # needs a technician on site
+        if alarm in ("over_voltage", "under_voltage"):
+            return self.volt.fault != alarm  # clears itself once the voltage is back
+        return False
+
+    def safe_stop(self, now_s):
+        # the latching relay holds its position unpowered: a restart must not cut the
+        # customer off, so leave it and persist what we know
+        self._persist()
+
+    def configure(self, patch, now_s):
+        if not isinstance(patch, dict):
+            raise ValueError("config: not a dict")
+        for k in patch:
+            if k not in self.CONFIG_KEYS:
+                raise ValueError("config: unknown electricity key %s" % k)
+        new = {}
+        if "relay" in patch:
+            new["relay"] = relay.validate(patch["relay"])
+        if "malicious_load" in patch:
+            new["malicious_load"] = malicious_load.validate(patch["malicious_load"], self.mcfg)
+        if "overload" in patch:
+            new["overload"] = protection.validate_overload(patch["overload"])
+        if "voltage" in patch:
+            new["voltage"] = protection.validate_voltage(patch["voltage"], self.vcfg)
+        if "bl0942" in patch:
+            new["bl0942"] = bl0942.validate_cal(patch["bl0942"])
+        # all valid: apply in place so the parts see it
+        for k, d in (("relay", self.rcfg), ("malicious_load", self.mcfg),
+                     ("overload", self.ocfg), ("voltage", self.vcfg), ("bl0942", self.ic.cal)):
+            if k in new:
+                d.update(new[k])
+        if "malicious_load" in new:
+            self.vote.reset()
