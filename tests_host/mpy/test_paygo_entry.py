@@ -244,8 +244,10 @@ def test_led_patterns():
 def feed():
     """stdin lines: {"op": "boot", "dir", "cfg"} | {"op": "enter", "d", "t"} |
     {"op": "state"}; one JSON line out per line in."""
+    import gc
     p = e = None
     for line in sys.stdin:
+        gc.collect()  # one long-lived process on a 64 KiB heap: keep fragmentation down
         line = line.strip()
         if not line:
             continue
