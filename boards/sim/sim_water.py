@@ -130,8 +130,8 @@ class SimBoard:
         vm = self.valve_model
         self.valve_open = vm.open_pin
         self.valve_close = vm.close_pin
-        self.valve_opened = _InPin(lambda: vm.update() >= vm.SPAN * 98 // 100)
-        self.valve_closed = _InPin(lambda: vm.update() <= vm.SPAN * 2 // 100)
+        self.valve_opened = _InPin(lambda: self._pos() >= vm.SPAN * 98 // 100)
+        self.valve_closed = _InPin(lambda: self._pos() <= vm.SPAN * 2 // 100)
         self.pulses_fwd = _Counter(lambda: self._pulses(True))
         self.pulses_rev = _Counter(lambda: self._pulses(False))
         self.rtc = _RTC()
@@ -151,15 +151,22 @@ class SimBoard:
         if dt <= 0:
             return
         self._t = now
-        pos = self.valve_model.update()
-        if self.dry or pos <= 0:
+        vm = self.valve_model
+        pos0 = vm.pos
+        pos1 = vm.update()
+        if self.dry or pos0 + pos1 <= 0:
             return
-        # flow through a partly open ball valve taken as proportional to its opening
-        rate = self.demand_mlph * pos // self.valve_model.SPAN
-        if rate > 0:
-            self._fwd_x += rate * dt
-        elif rate < 0:
-            self._rev_x += -rate * dt
+        # flow through a partly open ball valve taken as proportional to its opening, which
+        # moves linearly while the motor runs: its mean over the step is (pos0 + pos1) / 2
+        x = self.demand_mlph * (pos0 + pos1) * dt // (2 * vm.SPAN)
+        if x > 0:
+            self._fwd_x += x
+        elif x < 0:
+            self._rev_x += -x
+
+    def _pos(self):
+        self._integrate()
+        return self.valve_model.pos
 
     def _pulses(self, fwd):
         self._integrate()
@@ -168,7 +175,7 @@ class SimBoard:
 
     def flowing_lph(self):
         self._integrate()
-        return self.demand_mlph * self.valve_model.update() // self.valve_model.SPAN // 1000
+        return self.demand_mlph * self._pos() // self.valve_model.SPAN // 1000
 
     def reset_cause(self):
         return self._cause
@@ -188,7 +195,7 @@ class SimBoard:
         self._integrate()
         self._cause = "deepsleep"
         self.wakes += 1
-        pos = self.valve_model.update()
+        pos = self.valve_model.pos
         rate = self.demand_mlph * pos // self.valve_model.SPAN if not self.dry else 0
         if rate <= 0 or wake_pulses <= 0:
             return timer_s
