@@ -1,7 +1,10 @@
 # Power-loss-safe records on flash: two slots per record, <name>.a and <name>.b.
 #
 # A slot file is one header line then the JSON body:
-#     PMR1 <seq> <body_len> <crc32_hex>\n<body>
+#     PMR1 <seq:10 digits> <body_len:5 digits> <crc32:8 hex>\n<body>
+# where the CRC32 runs over the body and then the header text before it
+# ("PMR1 <seq> <body_len> "), so a flipped seq or length digit is caught as surely as a
+# flipped body byte.
 # save() always writes the slot that does NOT hold the newest valid copy, so the
 # newest good copy is never touched while a write is in flight; a power cut at any
 # instant leaves either the old record (the interrupted slot fails its length/CRC
@@ -18,8 +21,10 @@ import os
 from micropython import const
 
 MAGIC = "PMR1"
-MAX_BODY = const(32768)  # a larger header length is garbage, never allocated
+MAX_BODY = const(12288)  # a larger header length is garbage, never allocated
 _HDR_MAX = const(64)
+_HDR_LEN = const(31)  # "PMR1 " + 10-digit seq + " " + 5-digit length + " " + 8 hex + "\n"
+_PLACEHOLDER = b"PMRX" + b" " * 26 + b"\n"
 
 
 def _name_ok(name):
@@ -69,6 +74,9 @@ class Store:
                 return None, "bad header"
             if seq < 0 or n < 2 or n > MAX_BODY:
                 return None, "bad header"
+            pre = hdr[: len(hdr) - len(parts[3]) - 1]
+            if len(hdr) != _HDR_LEN:
+                return None, "bad header"
             body = f.read(n)
             if body is None or len(body) != n:
                 return None, "truncated body"
@@ -76,7 +84,7 @@ class Store:
                 return None, "trailing bytes"
         finally:
             f.close()
-        if binascii.crc32(body) & 0xFFFFFFFF != crc:
+        if binascii.crc32(pre, binascii.crc32(body)) & 0xFFFFFFFF != crc:
             return None, "crc mismatch"
         try:
             obj = json.loads(body)
@@ -120,13 +128,22 @@ class Store:
             self.load(name)  # learn which slot is newest; the loaded body is dropped
         seq, slot = self._seq[name]
         target = "b" if slot == "a" else "a"
-        body = json.dumps(obj, separators=(",", ":")).encode()
+        # the body is encoded once, as a str (no bytes copy: it may be most of the heap);
+        # its byte length is known only once written, so a placeholder header of the
+        # same width (bad magic) goes first and is overwritten before close
+        body = json.dumps(obj, separators=(",", ":"))
         if len(body) > MAX_BODY:
             raise ValueError("record too large")
-        hdr = "%s %d %d %08x\n" % (MAGIC, seq + 1, len(body), binascii.crc32(body) & 0xFFFFFFFF)
+        crc_body = binascii.crc32(body)
         with open(self._path(name, target), "wb") as f:
+            f.write(_PLACEHOLDER)
+            n = f.write(body)
+            if n > MAX_BODY:
+                raise ValueError("record too large")
+            pre = "%s %010d %05d " % (MAGIC, seq + 1, n)
+            hdr = "%s%08x\n" % (pre, binascii.crc32(pre, crc_body) & 0xFFFFFFFF)
+            f.seek(0)
             f.write(hdr)
-            f.write(body)
         self._seq[name] = (seq + 1, target)
         self.writes += 1
-        self.bytes_written += len(hdr) + len(body)
+        self.bytes_written += len(hdr) + n

@@ -1,0 +1,409 @@
+# Prepay: the facade the drivers, the command layer and the app code against
+# (docs/architecture.md). It composes the ledger, the tariff, the credit policy, the
+# supply state machine and the day history, persists them as ONE record ("prepay")
+# so money, supply, command seq (cmd) and add-on state (ext) change atomically, and
+# numbers every event.
+#
+# Flash-wear policy (docs/ledger.md): consumption is saved in batches, when the
+# unsaved use reaches cfg batch_use or batch_s of sim time has passed; any credit,
+# tariff, config, supply or alarm change saves at the next tick() (callers that
+# acknowledge something call save() themselves first). Worst-case consumption lost at
+# a power cut: batch_use - 1 + the use of one consume() call.
+from micropython import const
+
+from core import clock, credit, history, tariff
+from core.ledger import Ledger, check_amount, check_txn
+from core.supply import Supply
+
+RECORD = "prepay"
+VERSION = const(1)
+PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are dropped (counted)
+
+# Prepay's own config keys and defaults (credit.DEFAULTS adds the credit-policy keys).
+BATCH_USE = {"electricity": 50, "water": 20, "gas": 20}  # Wh / litres between consumption saves
+DEFAULTS = {"recharge_max_minor": 1000000, "arm_on_restore": False, "batch_use": 50, "batch_s": 900}
+KINDS = ("electricity", "water", "gas")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_now(now_s):
+    if not _is_int(now_s) or now_s < 0:
+        raise ValueError("now_s must be an int >= 0")
+
+
+def _own_config(patch):
+    """Validate Prepay's own keys; returns the normalized sub-patch."""
+    out = {}
+    for k in patch:
+        if k not in DEFAULTS:
+            continue
+        v = patch[k]
+        if k == "arm_on_restore":
+            if not isinstance(v, bool):
+                raise ValueError("arm_on_restore must be a bool")
+        elif k == "recharge_max_minor":
+            if not _is_int(v) or not 1 <= v <= 10 ** 12:
+                raise ValueError("recharge_max_minor must be 1..10^12")
+        elif k == "batch_use":
+            if not _is_int(v) or not 1 <= v <= 100000:
+                raise ValueError("batch_use must be 1..100000")
+        elif k == "batch_s":
+            if not _is_int(v) or not 60 <= v <= 86400:
+                raise ValueError("batch_s must be 60..86400")
+        out[k] = v
+    return out
+
+
+def _split_config(patch, base=None):
+    """-> (own, credit_patch); ValueError on an unknown key or a bad value."""
+    if not isinstance(patch, dict):
+        raise ValueError("config must be a dict")
+    cpatch = {}
+    for k in patch:
+        if not isinstance(k, str):
+            raise ValueError("config key must be a str")
+        if k in DEFAULTS:
+            continue
+        if k not in credit.DEFAULTS:
+            raise ValueError("unknown config key " + k)
+        cpatch[k] = patch[k]
+    own = _own_config(patch)
+    return own, credit.validate_config(cpatch, base) if cpatch else {}
+
+
+class Prepay:
+    def __init__(self, store, kind, cfg, now_s, arms=None):
+        if kind not in KINDS:
+            raise ValueError("kind must be electricity, water or gas")
+        if cfg is None:
+            cfg = {}
+        if not isinstance(cfg, dict):
+            raise ValueError("config must be a dict")
+        _check_now(now_s)
+        self.store = store
+        self.kind = kind
+        self._forced_arms = arms is True  # gas: always arms, never reopens by itself
+        self.recovered = None  # reason a persisted record was not usable (logged as an event)
+        d = store.load(RECORD)
+        if d is None and store.reasons.get(RECORD):
+            self.recovered = "unreadable: " + store.reasons[RECORD]
+        if d is not None:
+            try:
+                self._restore(d)
+            except (ValueError, KeyError, TypeError) as e:
+                self.recovered = "invalid: %s" % e
+                d = None
+        if d is None:
+            self._fresh(cfg, now_s)
+        self._unsaved_use = 0
+        self._urgent = False
+        self._saved_s = now_s
+        if self.recovered:
+            self.emit("store_recovery", now_s, record=RECORD, reason=self.recovered)
+            self._urgent = True
+        # fail safe from the first instant: the driver ticks before our first tick()
+        self._apply_credit(now_s)
+
+    # ---- construction and persistence -------------------------------------------
+    def _fresh(self, cfg, now_s):
+        known = {}
+        for k in cfg:
+            if k in DEFAULTS or k in credit.DEFAULTS:
+                known[k] = cfg[k]  # other keys belong to the driver or the app
+        own, cpatch = _split_config(known)
+        c = dict(DEFAULTS)
+        c["batch_use"] = BATCH_USE[self.kind]
+        c.update(credit.DEFAULTS)
+        c.update(own)
+        c.update(cpatch)
+        spec = cfg.get("tariff")
+        if spec is None:
+            raise ValueError("config has no tariff")
+        self.tar = tariff.new_state(tariff.validate(spec))
+        self.cfg = c
+        self.led = Ledger()
+        self.cr = credit.new_state()
+        self.supply = Supply(self._arms(), None)
+        self.alarms = {}
+        self.register = 0
+        self.today = None  # [local days, use, cost_micro, standing_minor] of the open day
+        self.st_day = None  # last local day whose standing charge was taken
+        self.next_seq = 1
+        self.pending = []
+        self.dropped = 0
+        self.cmd = {"last_seq": 0, "recent": []}
+        self.ext = {}
+        self.hist = history.History()
+        self.hist_dirty = False
+
+    def _restore(self, d):
+        if d.get("v") != VERSION or d.get("kind") != self.kind:
+            raise ValueError("record version/kind mismatch")
+        cfg = d["cfg"]
+        own, cpatch = _split_config(cfg, cfg)
+        if len(own) + len(cpatch) != len(DEFAULTS) + len(credit.DEFAULTS):
+            raise ValueError("record config incomplete")
+        self.cfg = cfg
+        self.led = Ledger(d["led"])
+        self.tar = tariff.check_state(d["tar"])
+        self.cr = d["cr"]
+        self.supply = Supply(self._arms(), d["sup"])
+        self.alarms = d["alarms"]
+        self.register = d["reg"]
+        self.today = d["day"]
+        self.st_day = d["std"]
+        self.next_seq = d["seq"]
+        self.pending = d["pend"]
+        self.dropped = d.get("drop", 0)
+        self.cmd = d["cmd"]
+        self.ext = d["ext"]
+        for k, t in (("cfg", dict), ("tar", dict), ("cr", dict), ("alarms", dict), ("pend", list),
+                     ("cmd", dict), ("ext", dict)):
+            if not isinstance(d[k], t):
+                raise ValueError("record field %s invalid" % k)
+        if not _is_int(self.register) or self.register < 0 or not _is_int(self.next_seq):
+            raise ValueError("record counters invalid")
+        h = self.store.load(history.RECORD)
+        try:
+            self.hist = history.History(h)
+        except ValueError:
+            self.hist = history.History()  # history is informative; money is not in it
+        self.hist_dirty = False
+
+    def _arms(self):
+        return True if self._forced_arms else bool(self.cfg.get("arm_on_restore"))
+
+    def to_dict(self):
+        return {"v": VERSION, "kind": self.kind, "cfg": self.cfg, "led": self.led.to_dict(),
+                "tar": self.tar, "cr": self.cr, "sup": self.supply.to_dict(),
+                "alarms": self.alarms, "reg": self.register, "day": self.today,
+                "std": self.st_day, "seq": self.next_seq, "pend": self.pending,
+                "drop": self.dropped, "cmd": self.cmd, "ext": self.ext}
+
+    def save(self):
+        """Atomic persist of the whole record now (history first: its fold is idempotent)."""
+        if self.hist_dirty:
+            self.store.save(history.RECORD, self.hist.to_dict())
+            self.hist_dirty = False
+        self.store.save(RECORD, self.to_dict())
+        self._unsaved_use = 0
+        self._urgent = False
+
+    @property
+    def balance_minor(self):
+        return self.led.balance_minor
+
+    # ---- events ------------------------------------------------------------------
+    def emit(self, type, now_s, **fields):
+        if not isinstance(type, str) or not 0 < len(type) <= 32:
+            raise ValueError("event type must be a str of 1..32 chars")
+        ev = {"seq": self.next_seq, "ts": now_s, "type": type}
+        for k in fields:
+            if k not in ev:
+                ev[k] = fields[k]
+        self.next_seq += 1
+        self.pending.append(ev)
+        if len(self.pending) > PENDING_MAX:
+            self.pending.pop(0)
+            self.dropped += 1
+        return ev
+
+    def pending_events(self):
+        return list(self.pending)
+
+    def events_delivered(self, upto_seq):
+        if not _is_int(upto_seq):
+            raise ValueError("upto_seq must be an int")
+        keep = [e for e in self.pending if e["seq"] > upto_seq]
+        if len(keep) != len(self.pending):
+            self.pending = keep
+
+    def _supply_events(self, evs, now_s):
+        for st, reason in evs:
+            self.emit("supply", now_s, state=st, reason=reason)
+            self._urgent = True
+
+    # ---- measurements ------------------------------------------------------------
+    def consume(self, t0_s, t1_s, use_base):
+        _check_now(t0_s)
+        _check_now(t1_s)
+        if t1_s < t0_s:
+            raise ValueError("t1_s before t0_s")
+        if not _is_int(use_base) or use_base < 0:
+            raise ValueError("use_base must be an int >= 0")
+        if use_base > 10 ** 9:
+            raise ValueError("use_base implausibly large")
+        if use_base == 0:
+            return 0
+        cost_micro = tariff.cost(self.tar, t0_s, t1_s, use_base)
+        minor = self.led.charge(cost_micro)
+        credit.note_cost(self.cr, t1_s, minor)
+        self.register += use_base
+        if self.today is None:
+            self.today = [clock.local(t0_s, tariff.tz_offset_s(self.tar))[0], 0, 0, 0]
+        self.today[1] += use_base
+        self.today[2] += cost_micro
+        self._unsaved_use += use_base
+        return minor
+
+    def tick(self, now_s):
+        _check_now(now_s)
+        if tariff.activate(self.tar, now_s):
+            self.emit("tariff_active", now_s)
+            self._urgent = True
+        self._rollover(now_s)
+        for level in credit.warnings_due(self.cr, self.cfg, self.led.balance_minor, now_s):
+            self.emit("low_balance", now_s, level=level, balance=self.led.balance_minor)
+            self._urgent = True
+        self._apply_credit(now_s)
+        if now_s < self._saved_s:
+            self._saved_s = now_s  # clock went back: restart the batch window
+        if (self._urgent or self._unsaved_use >= self.cfg["batch_use"]
+                or (self._unsaved_use and now_s - self._saved_s >= self.cfg["batch_s"])):
+            self.save()
+            self._saved_s = now_s
+
+    def _apply_credit(self, now_s):
+        ok = credit.credit_ok(self.cr, self.cfg, self.led.balance_minor, now_s)
+        self._supply_events(self.supply.set_credit(ok, now_s), now_s)
+
+    def _rollover(self, now_s):
+        days = clock.local(now_s, tariff.tz_offset_s(self.tar))[0]
+        if self.today is None:
+            self.today = [days, 0, 0, 0]
+        elif days > self.today[0]:
+            d, use, cost_micro, st = self.today
+            if self.hist.fold(d, use, cost_micro, st):
+                self.hist_dirty = True
+            self.emit("daily", now_s, day=clock.iso_date(d), use=use,
+                      cost=cost_micro // 1000000 + st)
+            self.today = [days, 0, 0, 0]
+            self._urgent = True
+        # standing charge: once per local day, never again for a day already charged
+        # (a clock jump back lands on days <= st_day and charges nothing)
+        if self.st_day is None or days > self.st_day:
+            amt = tariff.standing_minor_per_day(self.tar, now_s)
+            self.st_day = days
+            self._urgent = True
+            if amt:
+                self.led.standing(amt)
+                if self.today[0] == days:
+                    self.today[3] += amt
+
+    # ---- commands and local actions ----------------------------------------------
+    def recharge(self, txn, amount_minor, now_s, via="remote"):
+        check_txn(txn)
+        check_amount(amount_minor, self.cfg["recharge_max_minor"])
+        _check_now(now_s)
+        if not isinstance(via, str) or not 0 < len(via) <= 16:
+            raise ValueError("via must be a short str")
+        if self.led.seen(txn):
+            return False
+        # on_recharge also re-arms the warnings (new reference balance) and ends an
+        # emergency credit once the balance is back at or above zero
+        to_bal, recovered = credit.on_recharge(self.cr, self.cfg, self.led.balance_minor,
+                                               amount_minor, now_s)
+        assert to_bal + recovered == amount_minor and 0 <= recovered <= amount_minor
+        self.led.credit(txn, amount_minor, self.cfg["recharge_max_minor"], recovered)
+        self.emit("credit", now_s, txn=txn, amount=amount_minor, recovered=recovered, via=via,
+                  balance=self.led.balance_minor)
+        self._urgent = True
+        self._apply_credit(now_s)
+        return True
+
+    def set_tariff(self, spec, now_s, from_s=None):
+        _check_now(now_s)
+        if from_s is not None:
+            _check_now(from_s)
+        tariff.set_pending(self.tar, spec, now_s if from_s is None else from_s)
+        self.emit("tariff", now_s, **({"from": from_s} if from_s is not None else {}))
+        self._urgent = True
+
+    def configure(self, patch, now_s):
+        _check_now(now_s)
+        own, cpatch = _split_config(patch, self.cfg)
+        if self._forced_arms and own.get("arm_on_restore") is False:
+            raise ValueError("this meter always arms")
+        self.cfg.update(own)
+        self.cfg.update(cpatch)
+        if "arm_on_restore" in own:
+            self.supply.arms = self._arms()
+        self.emit("config", now_s, keys=sorted(patch))
+        self._urgent = True
+
+    def supply_command(self, on, now_s):
+        if not isinstance(on, bool):
+            raise ValueError("on must be a bool")
+        _check_now(now_s)
+        self._supply_events(self.supply.remote(on, now_s), now_s)
+        self._urgent = True
+
+    def emergency(self, now_s):
+        _check_now(now_s)
+        credit.take_emergency(self.cr, self.cfg, now_s, self.led.balance_minor)  # ValueError if not offered
+        self.emit("emergency", now_s, balance=self.led.balance_minor)
+        self._urgent = True
+        self._apply_credit(now_s)
+
+    def button(self, now_s):
+        """Local confirmation: armed -> on. Not for kinds the driver arms (gas), whose
+        driver runs its leak check and then calls confirm_restore()."""
+        _check_now(now_s)
+        if self._forced_arms:
+            return []
+        return self.confirm_restore(now_s)
+
+    def confirm_restore(self, now_s):
+        _check_now(now_s)
+        evs = self.supply.confirm(now_s)
+        self._supply_events(evs, now_s)
+        return evs
+
+    def alarm(self, name, now_s, latch=False, **fields):
+        _check_alarm(name)
+        _check_now(now_s)
+        if not isinstance(latch, bool):
+            raise ValueError("latch must be a bool")
+        if name not in self.alarms:
+            self.alarms[name] = now_s
+            self.emit("alarm", now_s, name=name, active=True, latch=latch, **fields)
+            self._urgent = True
+        if latch:
+            self._supply_events(self.supply.latch(name, now_s), now_s)
+
+    def alarm_clear(self, name, now_s):
+        _check_alarm(name)
+        _check_now(now_s)
+        if name not in self.alarms and name not in self.supply.latches:
+            raise ValueError("alarm not active")
+        self.alarms.pop(name, None)
+        self.emit("alarm", now_s, name=name, active=False)
+        self._urgent = True
+        if name in self.supply.latches:
+            self._supply_events(self.supply.clear(name, now_s), now_s)
+
+    # ---- views -------------------------------------------------------------------
+    def price_now(self, now_s):
+        _check_now(now_s)
+        return tariff.price_at(self.tar, now_s)
+
+    def status(self, now_s):
+        _check_now(now_s)
+        t = self.today or [0, 0, 0, 0]
+        return {"balance": self.led.balance_minor, "supply": self.supply.state,
+                "alarms": sorted(self.alarms), "latches": sorted(self.supply.latches),
+                "tariff": tariff.describe(self.tar, now_s), "price_now": tariff.price_at(self.tar, now_s),
+                "register": self.register, "today_use": t[1],
+                "today_cost": t[2] // 1000000 + t[3],
+                "credits": self.led.credits_minor, "charges": self.led.charges_minor,
+                "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
+                "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
+                "unsaved_use": self._unsaved_use, "pending_events": len(self.pending)}
+
+
+def _check_alarm(name):
+    if not isinstance(name, str) or not 0 < len(name) <= 32:
+        raise ValueError("alarm name must be a str of 1..32 chars")
