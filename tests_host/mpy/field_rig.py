@@ -19,13 +19,18 @@ class FakePrepay:
         self.balance_minor = 5000
         self.supply = FakeSupply()
         self.seq = 0
+        self.cfg = {"report_s": 60}
 
     def emit(self, type, now_s, **fields):
         self.order.append("emit:" + type)
+        if len(self.order) > 60:
+            del self.order[:20]
         self.seq += 1
         ev = {"seq": self.seq, "ts": now_s, "type": type}
         ev.update(fields)
         self.events.append(ev)
+        if len(self.events) > 40:          # a bounded log, like core/eventlog.py
+            self.events.pop(0)
         return ev
 
     def alarm(self, name, now_s, latch=False, **fields):
@@ -36,8 +41,10 @@ class FakePrepay:
 
     def alarm_clear(self, name, now_s):
         if name not in self.alarms:
-            raise ValueError("no alarm " + name)
+            raise ValueError("alarm not active")
         del self.alarms[name]
+        if self.supply.state == "off_safety":
+            self.supply.state = "on"
         self.emit("alarm_clear", now_s, name=name)
 
     def save(self):
@@ -45,6 +52,20 @@ class FakePrepay:
         if self.fail_save:
             raise OSError(28)
         self.saves += 1
+
+    def pending_events(self):
+        return list(self.events)
+
+    def supply_command(self, on, now_s):
+        # core/supply.py priority: a safety latch beats a remote command
+        if self.supply.state != "off_safety":
+            self.supply.state = "on" if on else "off_remote"
+
+    def configure(self, patch, now_s):
+        for k in patch:
+            if k not in self.cfg:
+                raise ValueError("unknown config key " + k)
+        self.cfg.update(patch)
 
     def status(self, now_s):
         return {"balance": self.balance_minor, "supply": self.supply.state,
@@ -69,6 +90,12 @@ class FakeDriver:
 
     def can_clear(self, alarm, remote):
         return True
+
+    def op(self, name, args, now_s):
+        return None
+
+    def button(self, now_s):
+        pass
 
 
 class FakeApp:

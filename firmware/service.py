@@ -1,0 +1,267 @@
+# Technician console: `import service` at the meter's REPL (docs/field-guide.md).
+# Open to anyone at the port (read-only): help() status() events(n) history() selftest()
+#   token("digits") (the same entry a consumer makes at the keypad)
+# Privileged (after login): selftest(exercise=True) calibrate(**k) config(**patch)
+#   clear(alarm) supply("on"|"off"|"button") resume()
+# login() takes either the meter's service PIN (salted hash in service.json, set by
+# tools/provision_device.py) or a service code from the head-end:
+#   "<expiry_s>-<tech>-<16 hex>" = HMAC-SHA256(meter key, "service|<id>|<expiry_s>|<tech>")
+# truncated to 8 bytes. The code is the preferred way: it names the technician for the
+# audit, expires by itself (at most CODE_MAX_S ahead) and needs no secret shared between
+# meters. The PIN is the fallback for a site without coverage. Every privileged action and
+# every failed login is emitted as a `service` event (then saved), so the head-end sees it.
+import json
+import sys
+import time
+
+W = 80                       # an 80-column terminal
+
+class Denied(Exception):
+    pass
+
+
+_app = None
+_session = None              # (who, until_s)
+
+
+def attach(app):
+    """Use this app object (tests); by default the running firmware's app.APP."""
+    global _app
+    _app = app
+
+
+def _a():
+    if _app is not None:
+        return _app
+    import app
+    if getattr(app, "APP", None) is None:
+        raise RuntimeError("the firmware is not running (safe mode?): resume() starts it")
+    return app.APP
+
+
+def _now():
+    a = _a()
+    return a.clock.now_s() if getattr(a, "clock", None) else int(time.time())
+
+
+def _root():
+    a = _a()
+    r = getattr(a, "root", None) or getattr(getattr(a, "store", None), "root", None)
+    return r or "."
+
+
+def _line(s):
+    print(s if len(s) <= W else s[:W - 3] + "...")
+
+
+def _kv(d, indent=""):
+    for k in sorted(d):
+        _line("%s%-16s %s" % (indent, k, json.dumps(d[k])))
+
+
+def _read_json(name):
+    try:
+        with open(_root() + "/" + name) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+# ---- open functions ------------------------------------------------------------------
+def help():
+    print(__doc__ if __doc__ else "see docs/field-guide.md")
+    for n in ("status()", "events(n=10)", "history()", "selftest(exercise=False)",
+              "token('digits')", "login('pin' or 'code')", "logout()", "calibrate(**k)",
+              "config(**patch)", "clear('alarm')", "supply('on'|'off'|'button')",
+              "resume()"):
+        _line("  " + n)
+
+
+def status():
+    a = _a()
+    now = _now()
+    st = dict(a.prepay.status(now))
+    st["now_s"] = now
+    g = sys.modules.get("hal.guard")       # loaded by boot.py on a board, absent on unix
+    if g is not None:
+        st["mode"] = g.MODE
+        st["reset"] = g.CAUSE
+    st["kind"] = getattr(a.driver, "KIND", "?")
+    st["login"] = _session[0] if _logged_in(now) else None
+    _kv(st)
+
+
+def events(n=10):
+    a = _a()
+    log = getattr(a, "eventlog", None)
+    evs = log.tail(n) if log is not None else a.prepay.pending_events()[-n:]
+    for e in evs:
+        rest = dict((k, v) for k, v in e.items() if k not in ("seq", "ts", "type"))
+        _line("%6d %10d %-12s %s" % (e["seq"], e["ts"], e["type"], json.dumps(rest)))
+    return len(evs)
+
+
+def history():
+    a = _a()
+    h = getattr(a.prepay, "history", None)
+    v = h.view(31) if h is not None else {"days": [], "months": []}
+    _line("%-10s %12s %12s" % ("day", "use", "cost_minor"))
+    for r in v["days"]:
+        _line("%-10s %12d %12d" % tuple(r))
+    _line("%-10s %12s %12s" % ("month", "use", "cost_minor"))
+    for r in v["months"]:
+        _line("%-10s %12d %12d" % tuple(r))
+
+
+def _read_part(p):
+    for m in ("read_uv", "value", "any"):
+        f = getattr(p, m, None)
+        if f is not None:
+            try:
+                return m, f()
+            except Exception as e:
+                return m, "error %r" % e
+    return None
+
+
+def selftest(exercise=False):
+    """Read every sensor the board exposes; with exercise=True (privileged) also run the
+    driver's own actuator test, which the driver refuses where safety rules forbid it."""
+    a = _a()
+    now = _now()
+    ok = True
+    for name in sorted(dir(a.board)):
+        if name.startswith("_") or name in ("clock", "sim", "cfg"):
+            continue
+        r = _read_part(getattr(a.board, name))
+        if r is not None:
+            ok = ok and not (isinstance(r[1], str) and r[1].startswith("error"))
+            _line("  %-16s %-8s %s" % (name, r[0], r[1]))
+    if exercise:
+        _need("selftest")
+        res = None
+        for op in ("selftest", "selfcheck"):
+            res = a.driver.op(op, {}, now)
+            if res is not None:
+                break
+        _audit("selftest", now, result=res)
+        _line("  actuator test: %s" % (res if res is not None else "not offered by driver"))
+        ok = ok and res in ("ok", None)
+    _line("selftest: %s" % ("ok" if ok else "FAULT"))
+    return ok
+
+
+def token(digits):
+    a = _a()
+    from paygo.entry import TokenEntry
+    te = getattr(a, "entry", None) or TokenEntry(a.prepay, getattr(a, "cfg", {}) or {})
+    res = te.enter(digits, _now())
+    _kv(res)
+    return res["result"]
+
+
+# ---- authentication (service_auth.py, imported on first login to spare the heap) ------
+def _logged_in(now):
+    return _session is not None and now < _session[1]
+
+
+def login(secret):
+    """PIN (digits) or service code; a bad one counts toward the lockout (ValueError)."""
+    global _session
+    import service_auth
+    now = _now()
+    _session = service_auth.login(secret, now, _root(), _audit)
+    _audit("login", now)
+    _line("logged in as %s until %d" % _session)
+    return True
+
+
+def logout():
+    global _session
+    _session = None
+
+
+def _need(action):
+    if not _logged_in(_now()):
+        raise Denied("%s needs login('<PIN>') or login('<service code>')" % action)
+
+
+def _audit(action, now, **fields):
+    p = _a().prepay
+    p.emit("service", now, action=action, by=_session[0] if _session else None, **fields)
+    p.save()
+
+
+# ---- privileged functions ------------------------------------------------------------
+def calibrate(**k):
+    _need("calibrate")
+    now = _now()
+    res = _a().driver.op("calibrate", k, now)
+    if res is None:
+        raise ValueError("this meter has no metering IC to calibrate")
+    _audit("calibrate", now, keys=sorted(k), result=res)
+    return res
+
+
+def config(**patch):
+    a = _a()
+    if not patch:
+        _kv(getattr(a, "cfg", None) or {})
+        return
+    _need("config")
+    now = _now()
+    keys = getattr(a.driver, "CONFIG_KEYS", ())
+    mine = dict((k, v) for k, v in patch.items() if k in keys)
+    core = dict((k, v) for k, v in patch.items() if k not in keys)
+    if mine and hasattr(a.driver, "configure"):
+        a.driver.configure(mine, now)        # ValueError: nothing changed
+    if core:
+        a.prepay.configure(core, now)
+    _audit("config", now, keys=sorted(patch))
+
+
+def clear(alarm):
+    _need("clear")
+    a = _a()
+    now = _now()
+    if not a.driver.can_clear(alarm, False):
+        raise ValueError("%s cannot be cleared here (safety rule)" % alarm)
+    if alarm == "crash_loop":
+        from hal import guard
+        guard.clear_crash_loop()
+    a.prepay.alarm_clear(alarm, now)         # ValueError if not active
+    _audit("clear", now, alarm=alarm)
+
+
+def supply(action):
+    """on/off as a remote command would (a safety latch is never bypassed); button = the
+    local confirmation a resident gives at the meter (gas: runs its leak check first)."""
+    _need("supply")
+    a = _a()
+    now = _now()
+    if action in ("on", "off"):
+        a.prepay.supply_command(action == "on", now)
+    elif action == "button":
+        a.driver.button(now)
+    else:
+        raise ValueError("supply action must be 'on', 'off' or 'button'")
+    _audit("supply", now, action2=action, state=a.prepay.supply.state)
+    return a.prepay.supply.state
+
+
+def resume():
+    """Leave the console: the firmware restarts (ESP32: reset; unix port: the app loop).
+    Open to all: returning a meter to service is always safe."""
+    _audit("resume", _now())
+    logout()
+    try:
+        from hal import guard
+        guard.end_service()
+    except ImportError:
+        pass
+    import app
+    run = getattr(app, "resume", None) or getattr(app, "run", None)
+    if run is None:
+        import machine
+        machine.reset()
+    return run()
