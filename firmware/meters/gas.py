@@ -32,8 +32,9 @@ class Driver:
         self.s = validate(self.over)
         self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
                            board.valve_closed, self.s["valve_timeout_s"], st.get("valve"))
-        self.safety = FlowSafety(self.s, now, st.get("last_quiet_s"))
+        self.safety = FlowSafety(self.s, now, st.get("last_quiet_s"), board.pulse_ml)
         self.bat = BatteryGuard(self.s)
+        self.bat.mv = self._battery_mv()     # a reading before the first tick (boot-time button)
         self.check = LeakCheck(self.s)
         self.tamper = getattr(board, "tamper", None)
         self._pulses = board.flow.value()
@@ -80,7 +81,7 @@ class Driver:
         gal = b.vibration.read_uv() // b.vib_uv_per_gal
         for name, f in self.safety.feed(now_s, ml, gal):
             self._finding(name, f, now_s)
-        self._battery(b.battery.read_uv() * b.battery_div // 1000, now_s)
+        self._battery(self._battery_mv(), now_s)
         if self.tamper is not None and self.tamper.value() and "tamper" not in p.alarms:
             self._shut("tamper", now_s)
         take = getattr(b, "take_press", None)     # sim board: presses from the sim topic
@@ -109,6 +110,9 @@ class Driver:
             if "micro_leak" in p.alarms:
                 p.alarm_clear("micro_leak", now_s)
             self._save(now_s)
+
+    def _battery_mv(self):
+        return self.b.battery.read_uv() * self.b.battery_div // 1000
 
     def _battery(self, mv, now_s):
         p = self.p
@@ -247,19 +251,22 @@ class Driver:
         return alarm in (REMOTE_CLEARABLE if remote else RESIDENT_CLEARABLE)
 
     def check_config(self, patch, now_s):
-        if set(patch) - set(self.CONFIG_KEYS):
+        if not isinstance(patch, dict) or set(patch) - set(self.CONFIG_KEYS):
             raise ValueError("unknown gas driver key")
+        g = patch.get("gas", {})
+        if not isinstance(g, dict):
+            raise ValueError("gas config must be an object")
         merged = dict(self.over)
-        merged.update(patch.get("gas") or {})
+        merged.update(g)
         return validate(merged)
 
     def configure(self, patch, now_s):
         s = self.check_config(patch, now_s)
-        self.over.update(patch.get("gas") or {})
+        self.over.update(patch.get("gas", {}))
         self.s.clear()
         self.s.update(s)
         last = self.safety.last_quiet_s
-        self.safety = FlowSafety(self.s, now_s, last)
+        self.safety = FlowSafety(self.s, now_s, last, self.b.pulse_ml)
         self.valve.timeout_s = self.s["valve_timeout_s"]
         self._save(now_s)
 

@@ -77,8 +77,12 @@ class FlowSafety:
     in SHUTOFFS, the rest are warnings/records."""
     SHUTOFFS = ("over_flow", "flow_surge", "uncontrolled_flow", "long_use", "seismic")
 
-    def __init__(self, s, now_s, last_quiet_s=None):
+    def __init__(self, s, now_s, last_quiet_s=None, pulse_ml=10):
         self.s = s
+        # One sensor pulse of dead band: a window can hold one pulse more than the true
+        # volume, so a flow exactly at a threshold never trips (resolution: pulse_ml per
+        # rate_window_s, 7.2 L/h with the defaults).
+        self._band_x3600 = pulse_ml * 3600
         w = s["rate_window_s"]
         self._sec = [0] * w            # mL per second, ring
         self._sums = [0] * (s["surge_window_s"] + 1)   # window sums, ring
@@ -110,7 +114,7 @@ class FlowSafety:
 
     def _above(self, ml, lph):
         # ml over the rate window vs a rate in L/h, exact integers (no truncation)
-        return ml * 3600 > lph * 1000 * self.s["rate_window_s"]
+        return ml * 3600 > lph * 1000 * self.s["rate_window_s"] + self._band_x3600
 
     def _step(self, ml):
         w = len(self._sec)
