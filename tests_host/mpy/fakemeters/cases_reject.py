@@ -74,7 +74,7 @@ def test_bad_args_recharge():
     for args in ({"txn": "t9"}, {"amount": 5}, {"txn": "t9", "amount": 0}, {"txn": "t9", "amount": -5},
                  {"txn": "t9", "amount": 10 ** 30}, {"txn": "t9", "amount": 5.5}, {"txn": "t9", "amount": "5"},
                  {"txn": "t9", "amount": True}, {"txn": 9, "amount": 5}, {"txn": "", "amount": 5},
-                 {"txn": "t9", "amount": 5, "x": 1}, {"txn": "t9", "amount": 10000001}):
+                 {"txn": "t9", "amount": 5, "x": 1}, {"txn": "t9", "amount": 1000001}):
         check(c, frame.sign(KEY, body(5, "recharge", args)), "bad_args")
     done(c)
 

@@ -66,8 +66,8 @@ class FakePrepay:
         pass
 
     def recharge(self, txn, amount_minor, now_s, via="remote"):
-        if not isinstance(amount_minor, int) or amount_minor <= 0:
-            raise ValueError("amount must be > 0")
+        if not isinstance(amount_minor, int) or not 0 < amount_minor <= 1000000:
+            raise ValueError("amount must be 1..recharge_max_minor")
         if txn in self.txns:
             return False
         self.txns.append(txn)
@@ -113,6 +113,8 @@ class FakePrepay:
         self._update_supply()
 
     def alarm_clear(self, name, now_s):
+        if name not in self.alarms:
+            raise ValueError("alarm not active")
         self.alarms.pop(name)
         self.emit("alarm_clear", now_s, name=name)
         self._update_supply()

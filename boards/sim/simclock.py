@@ -1,0 +1,69 @@
+# The sim board's stepped clock: simulated time advances only in steps the app asks for
+# (advance), paced so that sim_speed simulated seconds pass per real second; when the app
+# is behind (a slow tick, a long catch-up) it runs flat out instead of sleeping.
+# The clock never goes backwards: a `time` command may move it forward freely (within
+# MAX_JUMP_S once synced) or back by at most MAX_BACK_S, which is absorbed by holding the
+# clock still until the simulated time catches up (docs/protocol.md, op time).
+import time
+
+MIN_PLAUSIBLE_S = 1704067200      # 2024-01-01: earlier is an unset RTC, never a real time
+MAX_PLAUSIBLE_S = 4102444800      # 2100-01-01
+MAX_JUMP_S = 86400                # once synced, a correction beyond a day is implausible
+MAX_BACK_S = 300
+
+
+class SimClock:
+    def __init__(self, speed=1, start_s=None, synced=True):
+        if not isinstance(speed, int) or isinstance(speed, bool) or not 1 <= speed <= 1000000:
+            raise ValueError("sim_speed must be an int 1..1000000")
+        self.speed = speed
+        self.t = int(time.time()) if start_s is None else start_s
+        self.hold = 0                 # seconds still to absorb after a backward correction
+        self.ok = synced              # clock_ok: the host's wall clock counts as NTP-synced
+        self._anchor()
+
+    def _anchor(self):
+        self._t0 = self.t
+        self._ms0 = time.ticks_ms()
+
+    def now_s(self):
+        return self.t
+
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def due_ms(self, t_s):
+        """Real milliseconds until sim time t_s is due (<= 0: due now, or we are behind)."""
+        real = (t_s - self._t0) * 1000 // self.speed
+        return real - time.ticks_diff(time.ticks_ms(), self._ms0)
+
+    def advance(self, t_s):
+        if t_s <= self.t:
+            return
+        if self.hold:
+            k = min(self.hold, t_s - self.t)
+            self.hold -= k
+            self._t0 += k           # the held seconds are not paced twice
+            t_s -= k
+            if t_s <= self.t:
+                return
+        self.t = t_s
+        if self.due_ms(t_s) < -1000:      # far behind: re-anchor, do not sprint forever
+            self._anchor()
+
+    def set_now(self, t_s):
+        if not isinstance(t_s, int) or isinstance(t_s, bool):
+            raise ValueError("now must be integer unix seconds")
+        if not MIN_PLAUSIBLE_S <= t_s < MAX_PLAUSIBLE_S:
+            raise ValueError("implausible time (outside 2024..2100)")
+        d = t_s - self.t
+        if self.ok and d > MAX_JUMP_S:
+            raise ValueError("implausible jump forward of %d s" % d)
+        if d < -MAX_BACK_S:
+            raise ValueError("implausible jump back of %d s" % -d)
+        if d >= 0:
+            self.t = t_s
+            self._anchor()
+        else:
+            self.hold = -d
+        self.ok = True

@@ -1,0 +1,343 @@
+# The shell (docs/architecture.md "The app loop"): loads config.json, builds store, prepay,
+# board, driver, outbox and link, and runs the loop. Metering and safety run first on every
+# tick and never wait on the network: link.service() is non-blocking.
+import json
+import time
+from core.store import Store
+from core.prepay import Prepay
+from core.eventlog import EventLog
+from core.commands import Commands, supply_state
+from link.outbox import Outbox
+from link.mqtt import Link
+from link import frame
+
+FW = "1.0.0"
+APP = None              # the running App, for the technician console (service.py)
+REBOOT = 3              # run() result: the `reboot` op asked for a restart
+REPORT_S = 60           # default telemetry interval, sim seconds (config op "report_s")
+SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms)
+SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and the link has been quiet this long
+
+# Default flat tariffs when config.json has none (price_micro per Wh / litre):
+# 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
+DEFAULT_TARIFF = {"electricity": {"price": 25000}, "water": {"price": 200000},
+                  "gas": {"price": 100000}}
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
+
+
+def _bad(msg):
+    raise ValueError("invalid config.json: " + msg)
+
+
+def load_config(flash):
+    """config.json -> dict; ValueError with a clear reason when missing or invalid."""
+    path = flash.rstrip("/") + "/config.json"
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ValueError("missing %s (provision it: tools/headend.py provision <dir>)" % path)
+    try:
+        c = json.loads(text)
+    except ValueError:
+        _bad("not JSON")
+    if not isinstance(c, dict):
+        _bad("not a JSON object")
+    mid = c.get("id")
+    if not isinstance(mid, str) or not 1 <= len(mid) <= 40 or [x for x in mid if x not in _ID_CHARS]:
+        _bad("id must be 1-40 chars of [A-Za-z0-9_.:-]")
+    if c.get("kind") not in ("electricity", "water", "gas"):
+        _bad("kind must be electricity, water or gas")
+    try:
+        frame.parse_key(c.get("key"))
+    except ValueError:
+        _bad("key must be 64 hex characters")
+    b = c.get("broker")
+    if not isinstance(b, str) or not (b.startswith("mqtt://") or b.startswith("mqtts://")):
+        _bad("broker must be mqtt://host:port or mqtts://host:port")
+    root = c.get("root", "meters")
+    if not isinstance(root, str) or not root or [x for x in root if x in "#+"] or root.endswith("/"):
+        _bad("root must be a topic prefix without wildcards")
+    if c.get("board", "sim") != "sim" and "sim_speed" in c:
+        _bad("sim_speed is for the sim board only")
+    for k in ("config", "tariff", "tls"):
+        if k in c and not isinstance(c[k], dict):
+            _bad(k + " must be an object")
+    for k, lo, hi in (("sim_speed", 1, 1000000), ("keepalive_s", 5, 3600), ("backoff_max_s", 1, 3600)):
+        v = c.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
+            _bad("%s must be an integer %d..%d" % (k, lo, hi))
+    return c
+
+
+def broker(conf, flash):
+    """-> (host, port, ssl context or None) from "broker" and the optional "tls" object
+    {"ca": file, "cert": file, "key": file} (paths relative to the flash dir)."""
+    u = conf["broker"]
+    secure = u.startswith("mqtts://")
+    hp = u.split("://", 1)[1].split("/", 1)[0]
+    host, _, port = hp.rpartition(":")
+    if not host:
+        host, port = hp, ""
+    try:
+        port = int(port) if port else (8883 if secure else 1883)
+    except ValueError:
+        _bad("broker port must be a number")
+    if not host or not 0 < port < 65536:
+        _bad("broker must be mqtt://host:port")
+    if not secure:
+        return host, port, None
+    import ssl
+    t = conf.get("tls") or {}
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+    def path(k):
+        v = t.get(k)
+        if not isinstance(v, str):
+            _bad("tls." + k + " must be a file name")
+        return v if v.startswith("/") else flash.rstrip("/") + "/" + v
+    if "ca" in t:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        with open(path("ca"), "rb") as f:
+            ctx.load_verify_locations(cadata=f.read())
+    elif not t.get("insecure"):
+        _bad("mqtts needs tls.ca (or tls.insecure: true)")
+    if "cert" in t:
+        with open(path("cert"), "rb") as f:
+            cert = f.read()
+        with open(path("key"), "rb") as f:
+            key = f.read()
+        ctx.load_cert_chain(cert, key)
+    return host, port, ctx
+
+
+def _event_for_cloud(e):
+    # protocol v1 names (issue 3) for the core's event types
+    t = e.get("type")
+    if t == "credit":
+        e = dict(e)
+        e["type"] = "recharge"
+    elif t == "alarm" and e.get("active") is False:
+        e = dict(e)
+        e["type"] = "alarm_clear"
+    return e
+
+
+class App:
+    def __init__(self, flash):
+        global APP
+        self.flash = flash
+        self.conf = conf = load_config(flash)
+        self.id = conf["id"]
+        self.kind = conf["kind"]
+        self.key = frame.parse_key(conf["key"])
+        self.store = Store(flash)
+        import board
+        self.board_mod = board
+        floor = (self.store.load("clock") or {}).get("t", 0)
+        self.clock = board.clock(conf, floor)
+        now = self.clock.now_s()
+        cfg = dict(conf.get("config") or {})
+        cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
+        mod = __import__("meters." + self.kind, None, None, ("Driver",))
+        Driver = mod.Driver
+        self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None)
+        self.board = board.make(self.kind, cfg, self.clock)
+        self.driver = Driver(self.prepay, self.board, cfg, self.store)
+        self.eventlog = EventLog(self.store)
+        self.outbox = Outbox(flash, self.store)
+        self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
+        self.cfg = cfg
+        self.token_entry = None
+        root = conf.get("root", "meters")
+        self.topic = root + "/" + self.id + "/"
+        host, port, tls = broker(conf, flash)
+        self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
+                                tls=tls, backoff_max_s=conf.get("backoff_max_s", 60),
+                                ticks_ms=self.clock.ticks_ms)
+        link.set_last_will((self.topic + "state").encode(), b'{"online": false}', retain=True, qos=1)
+        link.subscribe_on_connect(self.topic + "cmd", 1)
+        if getattr(board, "SIM", False):
+            link.subscribe_on_connect(self.topic + "sim", 0)
+        link.set_callback(self._on_message)   # umqtt.simple API (also what subscribe asserts on)
+        link.on_message = self._on_message
+        link.on_connect = self._on_connect
+        link.on_puback = self._on_puback
+        self.always_online = getattr(Driver, "ALWAYS_ONLINE", True)
+        link.want = self.always_online
+        self.session_ms = None
+        self.inflight = None            # (pid, event seq) of the outbox head in flight
+        self.last_state = None
+        self.next_tick_s = now
+        self.next_tele_s = now
+        self.crash_after_save = conf.get("test_exit_after_save", False)   # kill -9 test hook
+        self.stop_code = None
+        APP = self
+
+    # ---- link callbacks -----------------------------------------------------------
+    def _on_connect(self, link):
+        self.inflight = None             # resend the outbox head: the cloud dedupes by seq
+        self.last_state = None           # retained state on every connect
+        self._publish_state(self.clock.now_s())
+
+    def _on_puback(self, pid):
+        f = self.inflight
+        if f and f[0] == pid:
+            self.inflight = None
+            self.outbox.acked(f[1])
+
+    def _on_message(self, topic, payload, retained):
+        now = self.clock.now_s()
+        t = topic.decode() if isinstance(topic, bytes) else topic
+        if t == self.topic + "cmd":
+            if retained:
+                return                    # never obey a retained command (domain.md pitfalls)
+            if payload is None:
+                ack = self.commands.too_large(now)
+            else:
+                ack = self.commands.handle(payload, now, self.clock.ticks_ms())
+            if ack is None:
+                return
+            if ack["ok"] and self.crash_after_save and not ack.get("dup"):
+                import sys
+                sys.exit(9)               # test hook: die after prepay.save(), before the ack
+            self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
+            self._drain(now)
+            if self.commands.reboot_requested:
+                self.stop_code = REBOOT
+        elif t == self.topic + "sim":
+            try:
+                self._sim(json.loads(payload), now)
+            except (ValueError, TypeError) as e:
+                self.prepay.emit("sim_rejected", now, reason=str(e)[:60])
+
+    def _sim(self, msg, now):
+        if not isinstance(msg, dict):
+            raise ValueError("sim message must be an object")
+        rest = dict(msg)
+        b = rest.pop("button", None)
+        k = rest.pop("keypad", None)
+        if b is not None:
+            if b != "press":
+                raise ValueError("button must be \"press\"")
+            self.driver.button(now)
+        if k is not None:
+            if not isinstance(k, str):
+                raise ValueError("keypad must be a string of digits")
+            if self.token_entry is None:
+                try:
+                    from paygo.entry import TokenEntry
+                except ImportError:
+                    raise ValueError("no keypad on this build")
+                self.token_entry = TokenEntry(self.prepay, self.cfg)
+            self.token_entry.enter(k, now)
+            self.prepay.save()
+        if rest:
+            self.driver.sim(rest)
+
+    # ---- loop pieces --------------------------------------------------------------------
+    def _drain(self, now):
+        evs = self.prepay.pending_events()
+        if not evs:
+            return
+        for e in evs:
+            self.outbox.append(_event_for_cloud(e))   # durable before it counts as delivered
+            self.eventlog.append(e)
+        self.prepay.events_delivered(evs[-1]["seq"])
+
+    def _pump(self):
+        if self.inflight is None and self.link.up():
+            h = self.outbox.head()
+            if h:
+                pid = self.link.publish_now(self.topic + "evt", h[1], qos=1)
+                if pid:
+                    self.inflight = (pid, h[0])
+
+    def _publish_state(self, now):
+        p = self.prepay
+        key = (supply_state(p), tuple(sorted(p.alarms)))
+        if key == self.last_state or not self.link.up():
+            return
+        self.last_state = key
+        st = {"online": True, "ts": now, "kind": self.kind, "fw": FW, "supply": key[0],
+              "alarms": list(key[1]), "balance": p.balance_minor}
+        self.link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
+
+    def _telemetry(self, now):
+        p = self.prepay
+        t = {"ts": now, "balance": p.balance_minor, "supply": supply_state(p),
+             "price": p.price_now(now), "register": getattr(p, "register", 0)}
+        t.update(self.driver.telemetry(now))
+        self.link.publish_now(self.topic + "tele", json.dumps(t).encode(), qos=0)
+
+    def _session(self):
+        # water (ALWAYS_ONLINE False): connect when the driver says a session is due, collect
+        # queued commands, flush the outbox, then disconnect
+        link = self.link
+        ms = self.clock.ticks_ms()
+        if self.session_ms is None:
+            if self.driver.session_due(self.clock.now_s()):
+                self.session_ms = ms
+                link.want = True
+            return
+        age = time.ticks_diff(ms, self.session_ms)
+        idle = link.up() and not len(self.outbox) and self.inflight is None
+        if age > SESSION_MAX_MS or (idle and age > SESSION_QUIET_MS):
+            link.want = False
+            self.session_ms = None
+
+    def tick(self):
+        now = self.clock.now_s()
+        self.driver.tick(now)
+        self.prepay.tick(now)
+        self._drain(now)
+        self.eventlog.maybe_save(now)
+        self.next_tick_s = now + max(1, self.driver.period_s())
+        if now >= self.next_tele_s:
+            self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
+            if self.link.up():
+                self._telemetry(now)
+        self._publish_state(now)
+
+    def step(self):
+        """One loop pass: tick when due, service the link, then wait a little or step the clock."""
+        if self.clock.now_s() >= self.next_tick_s:
+            self.tick()
+        if not self.always_online:
+            self._session()
+        self.link.service()
+        self._pump()
+        d = self.clock.due_ms(self.next_tick_s)
+        if d <= 0:
+            self.clock.advance(self.next_tick_s)
+        else:
+            self.link.idle(min(d, 20))
+
+    def run(self):
+        try:
+            while self.stop_code is None:
+                self.step()
+            # reboot: let the ack go out first
+            for _ in range(50):
+                self.link.service()
+                if not self.link.pending_tx():
+                    break
+                time.sleep_ms(2)
+            self.shutdown(online=False)
+            return self.stop_code
+        except KeyboardInterrupt:
+            self.shutdown()
+            return 0
+
+    def shutdown(self, online=False):
+        now = self.clock.now_s()
+        try:
+            self.driver.safe_stop(now)
+        finally:
+            self._drain(now)
+            self.prepay.save()
+            self.eventlog.maybe_save(now, force=True)
+            self.store.save("clock", {"t": now})
+            if self.link.up():
+                self.link.publish_now(self.topic + "state", b'{"online": false}', qos=1, retain=True)
+            self.link.close(graceful=True)
