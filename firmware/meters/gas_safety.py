@@ -193,7 +193,8 @@ class FlowSafety:
             self._min_ml = 0
             self._min_t = now_s
         el = now_s - self._run0_s
-        lph = self._run_ml * 3600 // (el * 1000) if el else 0
+        # mean rate rounded up: a pulse short of the true volume must not pick the longer limit
+        lph = -(-self._run_ml * 3600 // (el * 1000)) if el else 0
         limit_min = 0
         for b in s["long_use"]:
             limit_min = b[1]
