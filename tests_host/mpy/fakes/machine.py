@@ -93,6 +93,23 @@ def drive(id, level):
         p.s["irq"](p)
 
 
+class Signal:
+    def __init__(self, pin, invert=False):
+        self.pin = pin
+        self.invert = invert
+
+    def value(self, v=None):
+        if v is None:
+            return self.pin.value() ^ (1 if self.invert else 0)
+        self.pin.value((1 if v else 0) ^ (1 if self.invert else 0))
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
 class WDT:
     def __init__(self, id=0, timeout=5000):
         if timeout < 1:

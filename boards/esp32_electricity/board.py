@@ -1,0 +1,44 @@
+# ESP32-WROOM-32 single-phase prepaid electricity meter (boards/README.md has the wiring).
+# Parts as docs/electricity.md expects them; the driver is unchanged from the sim board.
+import time
+import machine
+from hal import esp32
+
+KIND = "electricity"
+PINS = {
+    "relay_set": 25,        # latching relay, SET coil driver (closes the contacts)
+    "relay_reset": 26,      # latching relay, RESET coil driver (opens the contacts)
+    "meter_tx": 17,         # UART2 TX -> BL0942 RX (4800 8N1)
+    "meter_rx": 16,         # UART2 RX <- BL0942 TX
+    "button": 27,           # front button to GND (safe mode when held at power-up)
+    "led": 2,               # status LED (on-module)
+}
+INPUTS = ("meter_rx", "button")
+METER_UART = 2
+METER_BAUD = 4800           # BL0942 datasheet: UART 4800 bps, 8N1
+
+
+class Board:
+    def __init__(self, cfg, clock):
+        esp32.check_pins(PINS, INPUTS)
+        self.clock = clock
+        self.relay_set = esp32.out(PINS["relay_set"])
+        self.relay_reset = esp32.out(PINS["relay_reset"])
+        self.meter_uart = machine.UART(METER_UART, baudrate=METER_BAUD, bits=8, parity=None,
+                                       stop=1, tx=PINS["meter_tx"], rx=PINS["meter_rx"])
+        self.button = esp32.inp(PINS["button"])
+        self.led = esp32.out(PINS["led"])
+        self.reset_cause = esp32.reset_cause
+
+    # coil pulses are timed in real milliseconds
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def sleep_ms(self, ms):
+        time.sleep_ms(ms)
+
+
+def make(kind, cfg, clock=None):
+    if kind != KIND:
+        raise ValueError("board esp32_electricity carries an electricity meter, not %r" % kind)
+    return Board(cfg or {}, clock or esp32.Clock())
