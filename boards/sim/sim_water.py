@@ -102,6 +102,11 @@ class _Valve:
         return self.pos
 
 
+def _passage(pos):
+    # a ball valve at its closed end stop (last 2 % of travel) seals
+    return 0 if pos <= _Valve.SPAN * 2 // 100 else pos
+
+
 def _num(msg, k, lo, hi, intonly=False):
     v = msg[k]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (intonly and not isinstance(v, int)):
@@ -152,8 +157,8 @@ class SimBoard:
             return
         self._t = now
         vm = self.valve_model
-        pos0 = vm.pos
-        pos1 = vm.update()
+        pos0 = _passage(vm.pos)
+        pos1 = _passage(vm.update())
         if self.dry or pos0 + pos1 <= 0:
             return
         # flow through a partly open ball valve taken as proportional to its opening, which
@@ -175,7 +180,7 @@ class SimBoard:
 
     def flowing_lph(self):
         self._integrate()
-        return self.demand_mlph * self._pos() // self.valve_model.SPAN // 1000
+        return self.demand_mlph * _passage(self._pos()) // self.valve_model.SPAN // 1000
 
     def reset_cause(self):
         return self._cause
@@ -195,7 +200,7 @@ class SimBoard:
         self._integrate()
         self._cause = "deepsleep"
         self.wakes += 1
-        pos = self.valve_model.pos
+        pos = _passage(self.valve_model.pos)
         rate = self.demand_mlph * pos // self.valve_model.SPAN if not self.dry else 0
         if rate <= 0 or wake_pulses <= 0:
             return timer_s

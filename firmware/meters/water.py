@@ -210,16 +210,18 @@ class Driver:
                 # skipped while water flows (or the valve is not open): try the next day
                 self.ex_next_s = self._next_exercise(now_s) - (self.cfg["valve_exercise_days"] - 1) * 86400
         if self.ex_phase == "closing":
-            want = False
             if v.position == "closed":
                 self.ex_phase = "opening"
-        if self.ex_phase == "opening" and want and v.position == "open":
-            self.ex_phase = None
-            self.ex_next_s = self._next_exercise(now_s)
-            self.p.emit("valve_exercise", now_s, travel_s=v.travel_s)
-            self.flash_dirty = True
-        if self.ex_phase == "opening" and not want:
-            self.ex_phase = None     # supply went off meanwhile: stay closed
+            else:
+                want = False
+        if self.ex_phase == "opening":
+            if not want:
+                self.ex_phase = None     # the supply went off meanwhile: stay closed
+            elif v.position == "open":
+                self.ex_phase = None
+                self.ex_next_s = self._next_exercise(now_s)
+                self.p.emit("valve_exercise", now_s, travel_s=v.travel_s)
+                self.flash_dirty = True
         busy = "opening" if want else "closing"
         if v.position not in (target_of(want), busy) and (not v.fault or self.valve_retry):
             self.valve_retry = False
@@ -254,6 +256,9 @@ class Driver:
     def period_s(self):
         if self.wake_now or self.valve.moving or self.ex_phase:
             return 1
+        if (self.p.supply.state == "on") != (self.valve.position == "open") and self.batt < 2 \
+                and not self.valve.fault:
+            return 1    # the core changed the supply after our tick: move the valve now
         now = self.now_s
         s = self.sess.timer_s(now, self.cfg, self.p.supply.state == "off_credit")
         if self.ex_next_s and self.ex_next_s > now:

@@ -107,6 +107,11 @@ class Rig:
         return None
 
     def sim(self, msg):
+        # as the app routes the sim topic: the button to driver.button, the rest to sim
+        if "button" in msg:
+            self.d.button(self.now)
+            self.wake()
+            return
         self.d.sim(msg)
         if self.d.wake_now:
             self.wake()
