@@ -205,7 +205,7 @@ class Driver:
         return self._start_check(now_s, "button")
 
     def _start_check(self, now_s, via):
-        if not self.bat.can_open():
+        if not self.bat.can_start():
             self.p.emit("leak_check", now_s, result="refused", reason="low_voltage", via=via)
             return "low_voltage"
         if self.valve.fault:

@@ -230,6 +230,11 @@ class BatteryGuard:
         self.mv = None
 
     def can_open(self):
+        """May the valve stay open / be driven open (debounced: a load dip does not flap it)."""
+        return self.level != "shut"
+
+    def can_start(self):
+        """May a restore start now: debounced level ok and the latest reading above shut_mv."""
         return self.level != "shut" and self.mv is not None and self.mv >= self.s["shut_mv"]
 
     def feed(self, mv):

@@ -202,6 +202,19 @@ def test_low_voltage_sequence():
     r.close()
 
 
+def test_battery_dips_do_not_flap_the_valve():
+    r = _on()
+    r.sim(flow_lph=100)
+    for _ in range(20):
+        r.sim(battery_mv=3000)     # a 2-sample dip under motor/radio load
+        r.step(2)
+        r.sim(battery_mv=3600)
+        r.step(3)
+        mptest.eq(r.board.valve_model.pos, 1000)
+    mptest.eq((r.state, alarm_names(r)), ("on", []))
+    r.close()
+
+
 def test_tamper_needs_remote_clear():
     r = gas_hazards.tamper()
     r.step(10)
