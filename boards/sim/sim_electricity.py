@@ -41,7 +41,7 @@ class World:
         self.t_ms = None
         self._acc = 0               # energy not yet a CF pulse, in 0.1 mJ
         self.cf_cnt = 0
-        self.energy_mwh = 0         # ground truth delivered energy (for tests)
+        self.energy_wh = 0         # ground truth delivered energy (for tests)
 
     def demand(self, t_ms):
         """(p_w, n_var) plugged in behind the relay at t_ms."""
@@ -70,7 +70,7 @@ class World:
             p, _ = self.measured(self.t_ms)
             e = int(p * dt * 10 + 0.5)           # W * ms * 10 = 0.1 mJ
             self._acc += e
-            self.energy_mwh += p * dt / 3600000.0
+            self.energy_wh += p * dt / 3600000.0
             per = self.cal["cf_uwh"] * 36        # 1 uWh = 3.6 mJ = 36 * 0.1 mJ
             if self._acc >= per:
                 self.cf_cnt = (self.cf_cnt + self._acc // per) % bl0942.CF_MOD

@@ -79,18 +79,19 @@ class Driver:
             self._persist()
 
     def _meter(self, frames, now_s):
-        s = None
         closed = self.relay.closed
         mode = self.mcfg["mode"]
         for f in frames:
             s = self.ic.decode(f)
-            if mode != "off" and closed:
-                step_w = self.vote.sample(s.power_w, s.va)
-                if step_w:
-                    self._malicious(step_w, now_s)
-                    closed = self.relay.closed if mode == "trip" else closed
-                    if mode == "trip":
-                        break
+            if mode == "off":
+                break
+            # fed while open too (P = 0 then), so closing onto a heater left switched on
+            # is itself a step: waiting for the reclose is no way around the detector
+            step_w = self.vote.sample(s.power_w, s.va)
+            if step_w and closed:
+                self._malicious(step_w, now_s)
+                if mode == "trip":
+                    break
         last = self.ic.decode(frames[-1])
         self.last = last
         dt = now_s - self._t_frame if self._t_frame is not None else 1
@@ -172,8 +173,6 @@ class Driver:
             self.p.alarm_clear(self.rcfg["fault_alarm"], now_s)
         # at boot always re-pulse: the stored position may predate a power cut mid-pulse
         self.relay.drive(want, force=not self._booted)
-        if want and self.relay.closed and not self._booted:
-            self.vote.reset()
         self._booted = True
 
     def _persist(self):
