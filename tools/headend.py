@@ -55,14 +55,14 @@ def provision(flash, meter_id, kind, broker="mqtt://127.0.0.1:1883", sim_speed=1
 class HeadEnd:
     """One paho connection: send signed commands, collect acks and everything a meter publishes."""
 
-    def __init__(self, broker, root="meters", meter="+", client_id=None):
+    def __init__(self, broker, root="meters", meter="+", client_id=None, clean=True):
         u = urlparse(broker)
         self.root = root
         self.meter = meter
         self.q = queue.Queue()
         self.acks = {}
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
-                             clean_session=True)
+                             clean_session=clean)
         if u.scheme == "mqtts":
             self.c.tls_set()
         self.c.on_message = self._msg
