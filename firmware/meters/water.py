@@ -196,12 +196,9 @@ class Driver:
 
     def _valve(self, now_s, flowing):
         v = self.valve
-        if self.batt == 2:
-            want = self.cfg["valve_safe"] == "open" and self.p.supply.state == "on"
-            if self.cfg["valve_safe"] == "open" and v.position == "closed" and not v.moving:
-                want = False   # parked closed by credit stays put: no energy for travels
-        else:
-            want = self.p.supply.state == "on"
+        # the actuator is open only while the supply is "on" (architecture.md); a battery
+        # park to "closed" works through its latched alarm, a park to "open" leaves it so
+        want = self.p.supply.state == "on"
         ex = self.cfg["valve_exercise_days"] and self.ex_next_s and now_s >= self.ex_next_s
         if self.ex_phase is None and ex and self.batt == 0:
             if want and v.position == "open" and not flowing:
@@ -256,8 +253,7 @@ class Driver:
     def period_s(self):
         if self.wake_now or self.valve.moving or self.ex_phase:
             return 1
-        if (self.p.supply.state == "on") != (self.valve.position == "open") and self.batt < 2 \
-                and not self.valve.fault:
+        if (self.p.supply.state == "on") != (self.valve.position == "open") and not self.valve.fault:
             return 1    # the core changed the supply after our tick: move the valve now
         now = self.now_s
         s = self.sess.timer_s(now, self.cfg, self.p.supply.state == "off_credit")

@@ -247,4 +247,71 @@ def test_config_generated_bad_patches_change_nothing():
     mptest.eq(r.d.cfg["burst_lph"], 500)
 
 
+def test_dry_pipe_after_a_minute():
+    r = Rig()
+    r.sim({"empty_pipe": True})
+    t = r.run_until(lambda: r.alarms("dry"), 2 * H)
+    mptest.true(t is not None and t - T0 <= 900 + 60, "dry at the next wake after 60 s")
+    r.sim({"empty_pipe": False})
+    r.run(H)
+    mptest.true(r.alarms("dry", False))
+
+
+def test_session_commands_do_not_trigger_extra_sessions():
+    r = Rig()
+    r.run(H)
+    n = len(r.sessions)
+    # a session at the daily report applies a remote off, a recharge and a remote on
+    r.p.supply_command(False, r.now)
+    r.p.recharge("t-2", 1000, r.now)
+    r.wake()
+    r.p.supply_command(True, r.now)
+    r.run(12 * H)
+    mptest.eq(len(r.sessions), n, r.sessions[n:])
+    r.run(D)
+    mptest.eq([s[1] for s in r.sessions[n:]], ["daily"])
+
+
+def test_detector_state_and_counters_survive_a_power_cut_via_flash():
+    r = Rig()
+    r.sim({"magnet": True})
+    r.run(2 * H)
+    r.sim({"magnet": False})
+    r.sim({"flow_lph": 400})
+    r.run(H)
+    mptest.true("burst" in r.p.alarms)
+    h = r.d.burst.alarm_s
+    r.board.power_cycle()
+    r.boot()
+    mptest.eq(r.d.restored, "flash")
+    mptest.eq(r.d.mag.count, 1)
+    mptest.eq(r.d.mag.total_s, 2 * H)
+    mptest.true(r.d.mag.latched)
+    mptest.true(r.d.burst.active and 0 <= r.d.burst.alarm_s <= h, "at most a day of hours lost")
+    r.wake()
+    r.boot()
+    mptest.eq(r.d.restored, "rtc")
+
+
+def test_telemetry_and_ops():
+    r = Rig()
+    r.sim({"flow_lph": 120})
+    r.run(H)
+    tm = r.d.telemetry(r.now)
+    mptest.eq(tm["flow_lph"], 120)
+    mptest.eq(tm["valve"], "open")
+    mptest.eq(tm["battery_mv"], 3650)
+    mptest.eq(r.d.op("nope", {}, r.now), None)
+    r.sim({"flow_lph": 0})
+    r.run(H)
+    mptest.eq(r.d.op("valve_exercise", {}, r.now), "ok")
+    r.run(60)
+    mptest.eq(len(r.types("valve_exercise")), 1)
+    r.p.supply_command(False, r.now)
+    r.run(60)
+    mptest.eq(r.d.op("valve_exercise", {}, r.now), "refused")
+    mptest.true(not r.d.can_clear("leak_suspected", True))
+    r.d.safe_stop(r.now)
+
+
 mptest.main(globals())
