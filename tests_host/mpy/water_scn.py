@@ -289,6 +289,7 @@ def test_detector_state_and_counters_survive_a_power_cut_via_flash():
     mptest.true(r.d.mag.latched)
     mptest.true(r.d.burst.active and 0 <= r.d.burst.alarm_s <= h, "at most a day of hours lost")
     r.wake()
+    r.run(900)                            # back to deep sleep, then a timer wake
     r.boot()
     mptest.eq(r.d.restored, "rtc")
 
