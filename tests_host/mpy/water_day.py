@@ -41,7 +41,7 @@ class Day(Rig):
         b = CONNECT_B + SUBSCRIBE_B + DISCONNECT_B
         st = {"online": True, "supply": self.p.supply.state, "alarms": sorted(self.p.alarms)}
         b += pub_bytes(json.dumps(st))
-        for e in self.p.pending_events():
+        for e in self.log + self.p.pending_events():    # the outbox's content
             if e["seq"] > self.sent_seq:
                 b += pub_bytes(json.dumps(e))
                 self.sent_seq = e["seq"]

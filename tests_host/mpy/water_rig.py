@@ -65,14 +65,19 @@ class Rig:
         self.d = Driver(self.p, self.board, self.cfg, self.store)
 
     def wake(self):
-        """One wake as the app runs it: driver, core, session decision, drain."""
+        """One wake as firmware/app.py runs it: driver, core, drain the events to the
+        outbox, then ask whether a session is due (so the driver sees no pending events)."""
         now = self.clock.t
         self.d.tick(now)
         self.p.tick(now)
         self.wakes += 1
+        self.drain()
         if self.d.session_due(now):
             self.sessions.append((now, self.d.last_reason))
             self.on_session(now)
+            self.drain()
+
+    def drain(self):
         evs = self.p.pending_events()
         if evs:
             self.log.extend(evs)

@@ -129,6 +129,7 @@ def test_out_of_credit_then_recharge_at_next_session_within_15_min():
     r.run(60)
     mptest.eq(r.d.valve.position, "closed")
     mptest.true(r.sessions[-1][1] in ("supply", "low_balance", "alarm"), r.sessions[-3:])
+    mptest.true([s for s in r.sessions if s[1] == "low_balance"], "warnings got a session")
     paid = r.now + 4321
     queued.append((paid, "pay-1", 50000))
     r.run(paid - r.now)
