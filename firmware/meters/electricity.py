@@ -26,7 +26,14 @@ class Driver:
         self.p = prepay
         self.b = board
         self.store = store
-        cfg = cfg or {}
+        st = store.load(RECORD) or {}
+        # runtime `config` ops persist here and win over config.json's values
+        self.over = st.get("cfg") or {}
+        cfg = dict(cfg or {})
+        for k, v in self.over.items():
+            d = dict(cfg.get(k) or {})
+            d.update(v)
+            cfg[k] = d
         self.rcfg = _merge(relay.DEFAULTS, relay.validate(cfg.get("relay", {})))
         self.mcfg = _merge(malicious_load.DEFAULTS,
                            malicious_load.validate(cfg.get("malicious_load", {})))
@@ -34,7 +41,6 @@ class Driver:
                            protection.validate_overload(cfg.get("overload", {})))
         self.vcfg = _merge(protection.VOLTAGE_DEFAULTS,
                            protection.validate_voltage(cfg.get("voltage", {})))
-        st = store.load(RECORD) or {}
         self.ic = bl0942.BL0942(board.meter_uart, cfg.get("bl0942"))
         self.poll_ms = getattr(board, "meter_poll_ms", 0) or 0
         self.relay = relay.Relay(board.relay_set, board.relay_reset, board.sleep_ms,
@@ -177,7 +183,7 @@ class Driver:
 
     def _persist(self):
         self.store.save(RECORD, {"closed": self.relay.closed, "ml": self.ml.to_dict(),
-                                 "ol": self.overload.rec.to_dict()})
+                                 "ol": self.overload.rec.to_dict(), "cfg": self.over})
         self.relay.dirty = False
         self._dirty = False
 
@@ -240,7 +246,8 @@ class Driver:
         # customer off, so leave it and persist what we know
         self._persist()
 
-    def configure(self, patch, now_s):
+    def check_config(self, patch, now_s):
+        """Validate a config patch of CONFIG_KEYS without applying it (ValueError)."""
         if not isinstance(patch, dict):
             raise ValueError("config: not a dict")
         for k in patch:
@@ -257,10 +264,18 @@ class Driver:
             new["voltage"] = protection.validate_voltage(patch["voltage"], self.vcfg)
         if "bl0942" in patch:
             new["bl0942"] = bl0942.validate_cal(patch["bl0942"])
+        return new
+
+    def configure(self, patch, now_s):
+        new = self.check_config(patch, now_s)
         # all valid: apply in place so the parts see it
         for k, d in (("relay", self.rcfg), ("malicious_load", self.mcfg),
                      ("overload", self.ocfg), ("voltage", self.vcfg), ("bl0942", self.ic.cal)):
             if k in new:
                 d.update(new[k])
+                o = self.over.get(k) or {}
+                o.update(new[k])
+                self.over[k] = o
+        self._persist()
         if "malicious_load" in new:
             self.vote.reset()

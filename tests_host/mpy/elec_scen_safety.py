@@ -110,6 +110,8 @@ def test_configure_malicious_at_runtime():
     _heater(r)
     r.step(10)
     mptest.true(r.closed(), "heater inside an allowed band")
+    r.reboot()
+    mptest.eq(r.drv.mcfg["allowed_bands_w"], [[500, 2500]], "runtime config survives reboot")
 
 
 def test_overload_trip_restore_and_lockout():
