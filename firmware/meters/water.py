@@ -58,6 +58,15 @@ class Driver:
         if st is None:
             st = store.load("water") or {}
             self.restored = "flash" if st else "new"
+        # remote `config` patches outlive config.json's values (every wake is a reboot)
+        self.cfg_patch = {}
+        cp = st.get("cfgp")
+        if isinstance(cp, dict):
+            try:
+                self.cfg = water_cfg.validate(cp, self.cfg)
+                self.cfg_patch = cp
+            except ValueError as e:
+                prepay.emit("config_dropped", now, reason=str(e)[:60])
         self.leak = Leak(now, st.get("leak"))
         self.burst = Run("burst", st.get("burst"))
         self.reverse = Run("reverse_flow", st.get("rev"))
@@ -238,7 +247,7 @@ class Driver:
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
                 "exn": self.ex_next_s, "exp": self.ex_phase, "bat": self.batt,
                 "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms, "lf": self.fired,
-                "fs": self.flash_s, "valve": self.valve.to_dict()}
+                "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch}
 
     def _persist(self, now_s):
         # RTC memory every wake (no wear); flash only when an alarm/valve/magnet state changed
@@ -343,11 +352,19 @@ class Driver:
         # leak_suspected, reverse_flow, dry, battery_*: cleared by their condition only
         return False
 
+    def check_config(self, patch, now_s):
+        water_cfg.validate(patch, self.cfg)
+
     def configure(self, patch, now_s):
         new = water_cfg.validate(patch, self.cfg)
         self.cfg = new
+        cp = dict(self.cfg_patch)
+        cp.update(patch)
+        self.cfg_patch = cp
         self.ex_next_s = self._next_exercise(now_s)
+        # acknowledged to the head-end: on flash before the ack
         self.flash_dirty = True
+        self._persist(now_s)
 
     def safe_stop(self, now_s):
         self.valve.stop()

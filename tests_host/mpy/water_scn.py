@@ -246,6 +246,14 @@ def test_config_generated_bad_patches_change_nothing():
         mptest.eq(r.d.cfg, snap)
     r.d.configure({"burst_lph": 500}, r.now)
     mptest.eq(r.d.cfg["burst_lph"], 500)
+    r.board.power_cycle()                 # a remote config outlives reboots and power cuts
+    r.boot()
+    mptest.eq(r.d.cfg["burst_lph"], 500)
+    r.run(900)
+    r.boot()
+    mptest.eq(r.d.cfg["burst_lph"], 500)
+    mptest.raises(ValueError, r.d.check_config, {"burst_lph": 0}, r.now)
+    mptest.eq(r.d.cfg["burst_lph"], 500)
 
 
 def test_dry_pipe_after_a_minute():
