@@ -96,6 +96,7 @@ def workload(root, seed, resend):
         p.consume(now, now + dt, use)
         now += dt
         p.tick(now)
+        p.events_delivered(p.next_seq)  # the app's outbox takes them
         print("REG", p.register)
 
 
