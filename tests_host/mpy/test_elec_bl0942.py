@@ -40,6 +40,7 @@ def test_checksum_worked_example():
     mptest.eq(f[16], 0x20)
     mptest.eq(f[17], 0x4E)
     mptest.eq(f[22], (~(0x58 + 0x55 + 0x20 + 0x4E)) & 0xFF)
+    mptest.eq(f[22], 0xE4)         # the worked example in docs/electricity.md
     mptest.eq(len(f), 23)
 
 
