@@ -46,7 +46,7 @@ def _now():
 
 def _root():
     a = _a()
-    r = getattr(a, "root", None) or getattr(getattr(a, "store", None), "root", None)
+    r = getattr(a, "flash", None) or getattr(getattr(a, "store", None), "root", None)
     return r or "."
 
 
@@ -94,10 +94,16 @@ def status():
 def events(n=10):
     a = _a()
     log = getattr(a, "eventlog", None)
-    evs = log.tail(n) if log is not None else a.prepay.pending_events()[-n:]
+    evs = list(log.tail(n)) if log is not None else []
+    last = evs[-1]["seq"] if evs else -1
+    # events the stopped loop has not drained into the log yet (e.g. this session's)
+    evs = (evs + [e for e in a.prepay.pending_events() if e["seq"] > last])[-n:]
     for e in evs:
-        rest = dict((k, v) for k, v in e.items() if k not in ("seq", "ts", "type"))
-        _line("%6d %10d %-12s %s" % (e["seq"], e["ts"], e["type"], json.dumps(rest)))
+        # the field that says what happened first, so it survives the 80-column cut
+        ks = sorted(k for k in e if k not in ("seq", "ts", "type", "action", "name"))
+        ks = [k for k in ("action", "name") if k in e] + ks
+        rest = " ".join("%s=%s" % (k, json.dumps(e[k])) for k in ks)
+        _line("%6d %10d %-12s %s" % (e["seq"], e["ts"], e["type"], rest))
     return len(evs)
 
 
@@ -250,18 +256,26 @@ def supply(action):
 
 
 def resume():
-    """Leave the console: the firmware restarts (ESP32: reset; unix port: the app loop).
-    Open to all: returning a meter to service is always safe."""
-    _audit("resume", _now())
-    logout()
+    """Leave the console: the firmware restarts (ESP32: machine.reset; unix port: exit).
+    Open to all: returning a meter to service is always safe. Also starts a firmware that
+    never ran (safe mode, or no config at the last start)."""
     try:
-        from hal import guard
-        guard.end_service()
-    except ImportError:
-        pass
-    import app
-    run = getattr(app, "resume", None) or getattr(app, "run", None)
-    if run is None:
+        _audit("resume", _now())
+        flash = _root()
+    except RuntimeError:                     # no running app: nothing to audit yet
+        flash = "."
+    logout()
+    g = sys.modules.get("hal.guard")
+    if g is not None:
+        g.end_service()
+    try:
         import machine
-        machine.reset()
-    return run()
+        reset = getattr(machine, "reset", None)
+    except ImportError:
+        reset = None
+    if reset is not None:
+        reset()                              # a board: restart through boot.py
+    # unix port: end the process as a reset would; its supervisor (the service loop of a
+    # host install, or the test's shell loop) starts main.py again from flash.
+    print("resume: restarting the firmware from %s" % flash)
+    raise SystemExit(0)
