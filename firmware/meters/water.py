@@ -14,6 +14,7 @@ from meters import water_cfg
 from meters.leak import Leak
 from meters.magnetic import Magnetic
 from meters.valve import Valve
+from meters.water_exercise import Exercise
 from meters.water_flow import Run, high_flow
 from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
@@ -73,8 +74,7 @@ class Driver:
         self.dry = Run("dry", st.get("dry"))
         self.mag = Magnetic(st.get("mag"))
         self.sess = Sessions(now, st.get("sess"))
-        self.ex_next_s = st.get("exn") or self._next_exercise(now)
-        self.ex_phase = st.get("exp")           # None | "closing" | "opening"
+        self.ex = Exercise(self.cfg, self.tz_s, now, st.get("ex"))
         self.batt = st.get("bat", 0)            # 0 ok, 1 low alarm raised, 2 valve parked
         self.seen_seq = st.get("seq", 0)
         self.last_supply = st.get("sup")
@@ -193,42 +193,15 @@ class Driver:
             self._clear("battery_park", now_s)
 
     # ---------------------------------------------------------------- the valve
-    def _next_exercise(self, now_s):
-        days = self.cfg["valve_exercise_days"]
-        if not days:
-            return 0
-        at = water_cfg.parse_hhmm(self.cfg["valve_exercise_at"])
-        loc = now_s + self.tz_s
-        t = loc - loc % 86400 + at - self.tz_s
-        while t <= now_s:
-            t += 86400
-        return t + (days - 1) * 86400
-
     def _valve(self, now_s, flowing):
         v = self.valve
         # the actuator is open only while the supply is "on" (architecture.md); a battery
         # park to "closed" works through its latched alarm, a park to "open" leaves it so
         want = self.p.supply.state == "on"
-        ex = self.cfg["valve_exercise_days"] and self.ex_next_s and now_s >= self.ex_next_s
-        if self.ex_phase is None and ex and self.batt == 0:
-            if want and v.position == "open" and not flowing:
-                self.ex_phase = "closing"
-            else:
-                # skipped while water flows (or the valve is not open): try the next day
-                self.ex_next_s = self._next_exercise(now_s) - (self.cfg["valve_exercise_days"] - 1) * 86400
-        if self.ex_phase == "closing":
-            if v.position == "closed":
-                self.ex_phase = "opening"
-            else:
-                want = False
-        if self.ex_phase == "opening":
-            if not want:
-                self.ex_phase = None     # the supply went off meanwhile: stay closed
-            elif v.position == "open":
-                self.ex_phase = None
-                self.ex_next_s = self._next_exercise(now_s)
-                self.p.emit("valve_exercise", now_s, travel_s=v.travel_s)
-                self.flash_dirty = True
+        want, done = self.ex.step(self.cfg, now_s, want, v.position, flowing, self.batt == 0)
+        if done:
+            self.p.emit("valve_exercise", now_s, travel_s=v.travel_s)
+            self.flash_dirty = True
         busy = "opening" if want else "closing"
         if v.position not in (target_of(want), busy) and (not v.fault or self.valve_retry):
             self.valve_retry = False
@@ -236,7 +209,7 @@ class Driver:
         for e in v.poll(now_s):
             if e["event"] == "fault" and "valve_fault" not in self.p.alarms:
                 self._raise("valve_fault", now_s, reason=e["reason"], target=e["target"])
-                self.ex_phase = None
+                self.ex.abort()
             elif e["event"] == "reached" and "valve_fault" in self.p.alarms:
                 self._clear("valve_fault", now_s)
 
@@ -245,7 +218,7 @@ class Driver:
         return {"leak": self.leak.to_dict(), "burst": self.burst.to_dict(),
                 "rev": self.reverse.to_dict(), "dry": self.dry.to_dict(),
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
-                "exn": self.ex_next_s, "exp": self.ex_phase, "bat": self.batt,
+                "ex": self.ex.to_dict(), "bat": self.batt,
                 "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms, "lf": self.fired,
                 "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch}
 
@@ -261,14 +234,14 @@ class Driver:
         self.rtc_bytes = rtc_save(self.b.rtc, st)
 
     def period_s(self):
-        if self.wake_now or self.valve.moving or self.ex_phase:
+        if self.wake_now or self.valve.moving or self.ex.phase:
             return 1
         if (self.p.supply.state == "on") != (self.valve.position == "open") and not self.valve.fault:
             return 1    # the core changed the supply after our tick: move the valve now
         now = self.now_s
         s = self.sess.timer_s(now, self.cfg, self.p.supply.state == "off_credit")
-        if self.ex_next_s and self.ex_next_s > now:
-            s = min(s, self.ex_next_s - now)
+        if self.ex.next_s > now:
+            s = min(s, self.ex.next_s - now)
         plan = getattr(self.b, "sleep_plan", None)
         return plan(s, wake_pulses(self.cfg, self.mlpp)) if plan else s
 
@@ -332,7 +305,7 @@ class Driver:
         if name == "valve_exercise":
             if self.p.supply.state != "on" or self.valve.position != "open":
                 return "refused"
-            self.ex_next_s = now_s
+            self.ex.run_now(now_s)
             self.wake_now = True
             return "ok"
         return None
@@ -361,7 +334,7 @@ class Driver:
         cp = dict(self.cfg_patch)
         cp.update(patch)
         self.cfg_patch = cp
-        self.ex_next_s = self._next_exercise(now_s)
+        self.ex.schedule(new, now_s)
         # acknowledged to the head-end: on flash before the ack
         self.flash_dirty = True
         self._persist(now_s)

@@ -52,6 +52,8 @@ def test_leak_matches_reference_on_generated_histories():
                     runs.append([t, t + dt])
             lk.update(t, t + dt, vol, cfg)
             t += dt
+            while len(runs) > 1 and runs[0][1] < t - cfg["leak_window_s"]:
+                runs.pop(0)              # keep the heap small: older runs cannot count
             want = _ref_active(runs, t, cfg["leak_zero_s"], cfg["leak_window_s"])
             mptest.eq(lk.active, want, "trial %d step %d t=%d" % (trial, i, t - T0))
 
@@ -197,6 +199,33 @@ def test_config_generated_bad_values_rejected_base_unchanged():
     mptest.raises(ValueError, water_cfg.validate, {"leak_zero_s": 86400})
     mptest.raises(ValueError, water_cfg.validate, [])
     mptest.eq(water_cfg.validate({"valve_exercise_at": "23:59"})["valve_exercise_at"], "23:59")
+
+
+def test_valve_exercise_schedule_and_cycle():
+    from meters.water_exercise import Exercise
+    cfg = dict(CFG, valve_exercise_days=30, valve_exercise_at="03:00")
+    ex = Exercise(cfg, 3600, T0)                 # local = UTC+1: 03:00 local = 02:00 UTC
+    mptest.eq(ex.next_s, T0 + 2 * 3600 + 29 * 86400)
+    t = ex.next_s
+    mptest.eq(ex.step(cfg, t, True, "open", True, True), (True, False))   # flowing: skipped
+    mptest.eq(ex.next_s, t + 86400)
+    t = ex.next_s
+    mptest.eq(ex.step(cfg, t, True, "open", False, True), (False, False))
+    mptest.eq(ex.step(cfg, t + 6, True, "closed", False, True), (True, False))
+    mptest.eq(ex.step(cfg, t + 12, True, "open", False, True), (True, True))
+    mptest.eq(ex.next_s, t + 30 * 86400)
+    mptest.eq(ex.phase, None)
+    ex.run_now(t + 100)
+    mptest.eq(ex.step(cfg, t + 100, True, "open", False, False), (True, False))  # low battery
+    mptest.eq(ex.phase, None)
+    ex.run_now(t + 200)
+    ex.step(cfg, t + 200, True, "open", False, True)
+    ex.step(cfg, t + 206, True, "closed", False, True)
+    mptest.eq(ex.step(cfg, t + 207, False, "closed", False, True), (False, False))  # supply off
+    mptest.eq(ex.phase, None)
+    mptest.eq(Exercise(cfg, 0, T0, ex.to_dict()).to_dict(), ex.to_dict())
+    off = dict(cfg, valve_exercise_days=0)
+    mptest.eq(Exercise(off, 0, T0).next_s, 0)
 
 
 mptest.main(globals())
