@@ -83,7 +83,7 @@ def make_app(now=1_800_000_000, pin=True):
         with open(ROOT + "/service.json", "w") as f:
             json.dump(pin_record(PIN), f)
     a = App()
-    a.root = ROOT
+    a.flash = ROOT
     a.clock = Clock(now)
     order = []
     a.prepay = field_rig.FakePrepay(order)
