@@ -34,8 +34,11 @@ import headend  # noqa: E402
 from brokers import Broker  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim"))
-HEAP = os.environ.get("FLEET_HEAP", "64k")
+# The meters run the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
+# ESP32 would: importing from source needs far more heap for the compiler.
+BUNDLE = ROOT / "build" / "sim"
+MPYPATH = "%s:%s" % (BUNDLE, BUNDLE / "lib")
+HEAP = os.environ.get("FLEET_HEAP", "192k")
 
 
 def rss_kb(pid):
@@ -89,7 +92,7 @@ class Fleet:
         env = dict(os.environ, MICROPYPATH=MPYPATH)
         for mid, m in self.meters.items():
             log = open(self.dir / ("%s.log" % mid), "w")
-            m["proc"] = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(ROOT / "firmware" / "main.py"),
+            m["proc"] = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(BUNDLE / "main.py"),
                                           str(m["dir"])], stdout=log, stderr=subprocess.STDOUT, env=env,
                                          cwd=str(m["dir"]))
 
@@ -142,7 +145,7 @@ class Fleet:
         m["seq"] += 1
         cid = "%s-%d" % (mid, m["seq"])
         body = {"id": cid, "meter": mid, "seq": m["seq"], "op": op, "args": args}
-        payload = headend.frame(m["key"], body)
+        payload = headend.sign(m["key"], json.dumps(body, separators=(",", ":")).encode())
         with self.lock:
             self.sent[cid] = time.perf_counter()
         self.client.publish("%s/%s/cmd" % (self.root, mid), payload, qos=1)

@@ -32,7 +32,10 @@ from brokers import Broker  # noqa: E402
 import headend  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim"))
+# The meters run the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
+# ESP32 would: importing from source needs far more heap for the compiler.
+BUNDLE = ROOT / "build" / "sim"
+MPYPATH = "%s:%s" % (BUNDLE, BUNDLE / "lib")
 
 
 def parse_at(at, start_ts, tz):
@@ -90,12 +93,14 @@ class Run:
         for alias, m in self.sc["meters"].items():
             mid = m.get("id", alias)
             d = self.out / mid
-            cfg = headend.provision(d, mid, m["kind"], self.broker.uri, root=self.root,
-                                    sim_speed=self.speed, sim_start=self.start_ts,
-                                    tariff=m.get("tariff"), config=m.get("config"),
-                                    extra=dict({"sim_script": script_for(m["sim_script"], self.start_ts, self.tz)}
-                                               if "sim_script" in m else {},
-                                               **({"paygo": m["paygo"]} if "paygo" in m else {})))
+            extra = {"sim_start": self.start_ts}
+            for k in ("tariff", "config", "paygo"):
+                if k in m:
+                    extra[k] = m[k]
+            if "sim_script" in m:
+                extra["sim_script"] = script_for(m["sim_script"], self.start_ts, self.tz)
+            cfg = headend.provision(d, mid, m["kind"], self.broker.uri, sim_speed=self.speed, root=self.root,
+                                    extra=extra)
             rec = {"alias": alias, "id": mid, "kind": m["kind"], "household": m.get("household", "H01"),
                    "key": bytes.fromhex(cfg["key"]), "dir": d, "proc": None, "ts": 0, "events": [],
                    "seen": set(), "tele": [], "readings": [], "state": None, "acks": {}}
@@ -152,8 +157,8 @@ class Run:
             log = open(m["dir"].parent / ("%s.log" % m["id"]), "w")
             env = dict(os.environ, MICROPYPATH=MPYPATH)
             m["proc"] = subprocess.Popen(
-                [MICROPYTHON, "-X", "heapsize=%s" % os.environ.get("SIM_HEAP", "96k"),
-                 str(ROOT / "firmware" / "main.py"), str(m["dir"])],
+                [MICROPYTHON, "-X", "heapsize=%s" % os.environ.get("SIM_HEAP", "192k"),
+                 str(BUNDLE / "main.py"), str(m["dir"])],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(m["dir"]))
 
     def stop_meters(self):
@@ -180,7 +185,7 @@ class Run:
         cid = "sim-%s" % secrets.token_hex(4)
         self.seq[m["id"]] = self.seq.get(m["id"], 0) + 1
         body = {"id": cid, "meter": m["id"], "seq": self.seq[m["id"]], "op": op, "args": args}
-        self.client.publish("%s/%s/cmd" % (self.root, m["id"]), headend.frame(m["key"], body), qos=1)
+        self.client.publish("%s/%s/cmd" % (self.root, m["id"]), headend.sign(m["key"], json.dumps(body, separators=(",", ":")).encode()), qos=1)
         return cid
 
     def do_step(self, st):

@@ -18,11 +18,44 @@ def clock(conf, floor_s=0):
     if c.t < floor_s:
         c.t = floor_s
         c._anchor()
+    if "sim_script" in conf:
+        from script import WorldScript
+        return ScriptedClock(c, WorldScript(conf["sim_script"]))
     return c
+
+
+class ScriptedClock:
+    """The sim clock, playing config.json's sim_script (boards/sim/script.py) on the way:
+    every world change happens at its own simulated instant, even inside a long jump of a
+    sleeping meter, so the board integrates flow piecewise and nothing is smeared."""
+
+    def __init__(self, clock, script):
+        self.clock = clock
+        self.script = script
+        self.board = None
+
+    def __getattr__(self, name):
+        return getattr(self.clock, name)
+
+    def bind(self, board):
+        self.board = board
+        self.script.play(self, self.clock.t)     # the world as it is at start-up
+
+    def sim_at(self, t_s, fields):
+        self.clock.advance(t_s)
+        self.board.sim(fields)
+
+    def advance(self, t_s):
+        if self.board is not None:
+            self.script.play(self, t_s)
+        self.clock.advance(t_s)
 
 
 def make(kind, cfg, clock):
     if kind not in KINDS:
         raise ValueError("kind must be electricity, water or gas")
     mod = __import__("sim_" + kind)
-    return mod.SimBoard(cfg, clock)
+    b = mod.SimBoard(cfg, clock)
+    if isinstance(clock, ScriptedClock):
+        clock.bind(b)
+    return b
