@@ -52,6 +52,21 @@ meter: venv lib
 	@test -n "$(FLASH)" || { echo "make meter: set FLASH=<dir holding config.json>" >&2; exit 2; }
 	MICROPYPATH=$(MPYPATH) $(MICROPYTHON) -X heapsize=$${HEAP:-96k} firmware/main.py $(FLASH)
 
+# The main job: a household of three meters end to end (tools/scenarios/README.md).
+# SCENARIO=building for the building-level anomaly location, BROKER=mqtt://... for an
+# external broker, SIM_SPEED=... to override the scenario's speed.
+SCENARIO ?= household
+sim: venv lib sysdeps
+	@$(VPY) tools/build_firmware.py --board sim >/dev/null
+	$(VPY) tools/sim.py --scenario $(SCENARIO)
+
+# Fleet load test: N meters against mosquitto (or amqtt); FLEET_ARGS=--search finds the
+# largest N with p99 < 1 s, FLEET_ARGS=--cluster runs against a two-node RabbitMQ cluster.
+N ?= 50
+fleet: venv lib sysdeps
+	@$(VPY) tools/build_firmware.py --board sim >/dev/null
+	$(VPY) tools/fleet.py -n $(N) $(FLEET_ARGS)
+
 clean:
 	rm -rf out build .pytest_cache
 
