@@ -109,7 +109,7 @@ def events(n=10):
 
 def history():
     a = _a()
-    h = getattr(a.prepay, "history", None)
+    h = getattr(a.prepay, "hist", None) or getattr(a.prepay, "history", None)
     v = h.view(31) if h is not None else {"days": [], "months": []}
     _line("%-10s %12s %12s" % ("day", "use", "cost_minor"))
     for r in v["days"]:

@@ -108,6 +108,8 @@ def test_technician_session_over_mpremote(meter, tmp_path, capsys):
     ev = meter.exec("service.events(20)")
     assert "supply" in ev
     assert "selftest: ok" in meter.exec("service.selftest()")
+    h = meter.exec("service.history()")
+    assert h.splitlines()[0].split() == ["day", "use", "cost_minor"] and "month" in h
 
     # 4. an alarm: clearing needs the PIN
     # (relay_fault is the electricity driver's on-site-only clear: docs/electricity.md)
