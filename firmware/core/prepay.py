@@ -23,6 +23,7 @@ PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are d
 BATCH_USE = {"electricity": 50, "water": 20, "gas": 20}  # Wh / litres between consumption saves
 DEFAULTS = {"recharge_max_minor": 1000000, "arm_on_restore": False, "batch_use": 50, "batch_s": 900}
 KINDS = ("electricity", "water", "gas")
+NOW_MAX = clock.DAYS_MAX * 86400
 
 
 def _is_int(v):
@@ -30,8 +31,8 @@ def _is_int(v):
 
 
 def _check_now(now_s):
-    if not _is_int(now_s) or now_s < 0:
-        raise ValueError("now_s must be an int >= 0")
+    if not _is_int(now_s) or not 0 <= now_s <= NOW_MAX:
+        raise ValueError("time must be an int of unix seconds, 0..year 9999")
 
 
 def _own_config(patch):
