@@ -65,7 +65,10 @@ class Supply:
         self.credit_ok = d["credit_ok"]
         self.confirm_due = d["confirm_due"]
         self.since_s = d["since_s"]
-        if d.get("state") is not None and d.get("state") != self._derive():
+        st = d.get("state")
+        if st is not None and (type(st) is not str or st not in STATES):
+            raise ValueError("supply state.state: unknown")
+        if st is not None and st != self._derive():
             raise ValueError("supply state: state does not match its causes")
 
     def _derive(self):
