@@ -16,6 +16,7 @@
 # ignored and its reason is kept in self.reasons[name]; if no slot is valid, load()
 # returns None and the caller starts fresh (and logs the reason).
 import binascii
+import io
 import json
 import os
 from micropython import const
@@ -36,6 +37,20 @@ def _name_ok(name):
     return True
 
 
+class _Sink(io.IOBase):
+    # json.dump target: passes bytes to the file, keeping their count and CRC32
+    def __init__(self, f):
+        self.f = f
+        self.n = 0
+        self.crc = 0
+
+    def write(self, b):
+        self.crc = binascii.crc32(b, self.crc)
+        k = self.f.write(b)
+        self.n += k
+        return k
+
+
 class Store:
     def __init__(self, root):
         if not isinstance(root, str) or not root:
@@ -49,12 +64,14 @@ class Store:
         self.writes = 0
         self.reasons = {}  # name -> why the last load() ignored a slot (for the event log)
         self._seq = {}  # name -> (newest valid seq, its slot "a"/"b") as last seen
+        self._buf = bytearray(256)
 
     def _path(self, name, slot):
         return "%s/%s.%s" % (self.root, name, slot)
 
-    def _read_slot(self, name, slot):
-        # -> (seq, body_obj) or (None, reason)
+    def _check_slot(self, name, slot):
+        # -> (seq, None) if the slot's header and CRC are good, else (None, reason).
+        # The body is CRC-checked in small chunks, never held whole in RAM.
         try:
             f = open(self._path(name, slot), "rb")
         except OSError:
@@ -66,6 +83,8 @@ class Store:
             parts = hdr.split()
             if len(parts) != 4 or parts[0] != MAGIC.encode():
                 return None, "bad magic"
+            if len(hdr) != _HDR_LEN:
+                return None, "bad header"
             try:
                 seq = int(parts[1])
                 n = int(parts[2])
@@ -74,49 +93,63 @@ class Store:
                 return None, "bad header"
             if seq < 0 or n < 2 or n > MAX_BODY:
                 return None, "bad header"
-            pre = hdr[: len(hdr) - len(parts[3]) - 1]
-            if len(hdr) != _HDR_LEN:
-                return None, "bad header"
-            body = f.read(n)
-            if body is None or len(body) != n:
-                return None, "truncated body"
+            buf = self._buf
+            c = 0
+            left = n
+            while left:
+                k = f.readinto(buf)
+                if not k:
+                    return None, "truncated body"
+                if k > left:
+                    return None, "trailing bytes"
+                c = binascii.crc32(memoryview(buf)[:k], c)
+                left -= k
             if f.read(1):
                 return None, "trailing bytes"
         finally:
             f.close()
-        if binascii.crc32(pre, binascii.crc32(body)) & 0xFFFFFFFF != crc:
+        if binascii.crc32(hdr[: _HDR_LEN - 9], c) & 0xFFFFFFFF != crc:
             return None, "crc mismatch"
-        try:
-            obj = json.loads(body)
-        except ValueError:
-            return None, "bad json"
-        if not isinstance(obj, dict):
-            return None, "not an object"
-        return seq, obj
+        return seq, None
+
+    def _parse(self, name, slot):
+        with open(self._path(name, slot), "rb") as f:
+            f.seek(_HDR_LEN)
+            try:
+                obj = json.load(f)
+            except ValueError:
+                return None
+        return obj if isinstance(obj, dict) else None
 
     def load(self, name):
         """Newest valid slot's dict, or None (reason in self.reasons[name])."""
         if not _name_ok(name):
             raise ValueError("bad record name")
-        best = None
+        ok = []
         why = []
         for slot in ("a", "b"):
-            seq, obj = self._read_slot(name, slot)
+            seq, reason = self._check_slot(name, slot)
             if seq is None:
-                if obj != "missing":
-                    why.append("%s: %s" % (slot, obj))
-                continue
-            if best is None or seq > best[0]:
-                best = (seq, slot, obj)
+                if reason != "missing":
+                    why.append("%s: %s" % (slot, reason))
+            else:
+                ok.append((seq, slot))
+        ok.sort()
+        obj = None
+        while ok:
+            seq, slot = ok.pop()
+            obj = self._parse(name, slot)
+            if obj is not None:
+                self._seq[name] = (seq, slot)
+                break
+            why.append("%s: not a JSON object" % slot)
         if why:
             self.reasons[name] = "; ".join(why)
         else:
             self.reasons.pop(name, None)
-        if best is None:
+        if obj is None:
             self._seq[name] = (-1, None)
-            return None
-        self._seq[name] = (best[0], best[1])
-        return best[2]
+        return obj
 
     def save(self, name, obj):
         """Write obj into the slot that does not hold the newest valid copy."""
@@ -128,20 +161,19 @@ class Store:
             self.load(name)  # learn which slot is newest; the loaded body is dropped
         seq, slot = self._seq[name]
         target = "b" if slot == "a" else "a"
-        # the body is encoded once, as a str (no bytes copy: it may be most of the heap);
-        # its byte length is known only once written, so a placeholder header of the
-        # same width (bad magic) goes first and is overwritten before close
-        body = json.dumps(obj, separators=(",", ":"))
-        if len(body) > MAX_BODY:
-            raise ValueError("record too large")
-        crc_body = binascii.crc32(body)
+        # the JSON is streamed to the file through a CRC-and-count writer, so a record
+        # never needs its whole text in RAM; the byte length and CRC are known only at
+        # the end, so a same-width placeholder header (bad magic) goes first and is
+        # overwritten before close
         with open(self._path(name, target), "wb") as f:
             f.write(_PLACEHOLDER)
-            n = f.write(body)
+            w = _Sink(f)
+            json.dump(obj, w, separators=(",", ":"))
+            n = w.n
             if n > MAX_BODY:
-                raise ValueError("record too large")
+                raise ValueError("record too large")  # slot left invalid; the other is intact
             pre = "%s %010d %05d " % (MAGIC, seq + 1, n)
-            hdr = "%s%08x\n" % (pre, binascii.crc32(pre, crc_body) & 0xFFFFFFFF)
+            hdr = "%s%08x\n" % (pre, binascii.crc32(pre, w.crc) & 0xFFFFFFFF)
             f.seek(0)
             f.write(hdr)
         self._seq[name] = (seq + 1, target)
