@@ -12,67 +12,15 @@
 from micropython import const
 
 from core import clock, credit, history, tariff
-from core.ledger import Ledger, check_amount, check_txn
+from core import prepay_actions as actions
+from core.ledger import Ledger
+from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, is_int,
+                                split_config)
 from core.supply import Supply
 
 RECORD = "prepay"
 VERSION = const(1)
 PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are dropped (counted)
-
-# Prepay's own config keys and defaults (credit.DEFAULTS adds the credit-policy keys).
-BATCH_USE = {"electricity": 50, "water": 20, "gas": 20}  # Wh / litres between consumption saves
-DEFAULTS = {"recharge_max_minor": 1000000, "arm_on_restore": False, "batch_use": 50, "batch_s": 900}
-KINDS = ("electricity", "water", "gas")
-NOW_MAX = clock.DAYS_MAX * 86400
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_now(now_s):
-    if not _is_int(now_s) or not 0 <= now_s <= NOW_MAX:
-        raise ValueError("time must be an int of unix seconds, 0..year 9999")
-
-
-def _own_config(patch):
-    """Validate Prepay's own keys; returns the normalized sub-patch."""
-    out = {}
-    for k in patch:
-        if k not in DEFAULTS:
-            continue
-        v = patch[k]
-        if k == "arm_on_restore":
-            if not isinstance(v, bool):
-                raise ValueError("arm_on_restore must be a bool")
-        elif k == "recharge_max_minor":
-            if not _is_int(v) or not 1 <= v <= 10 ** 12:
-                raise ValueError("recharge_max_minor must be 1..10^12")
-        elif k == "batch_use":
-            if not _is_int(v) or not 1 <= v <= 100000:
-                raise ValueError("batch_use must be 1..100000")
-        elif k == "batch_s":
-            if not _is_int(v) or not 60 <= v <= 86400:
-                raise ValueError("batch_s must be 60..86400")
-        out[k] = v
-    return out
-
-
-def _split_config(patch, base=None):
-    """-> (own, credit_patch); ValueError on an unknown key or a bad value."""
-    if not isinstance(patch, dict):
-        raise ValueError("config must be a dict")
-    cpatch = {}
-    for k in patch:
-        if not isinstance(k, str):
-            raise ValueError("config key must be a str")
-        if k in DEFAULTS:
-            continue
-        if k not in credit.DEFAULTS:
-            raise ValueError("unknown config key " + k)
-        cpatch[k] = patch[k]
-    own = _own_config(patch)
-    return own, credit.validate_config(cpatch, base) if cpatch else {}
 
 
 class Prepay:
@@ -83,7 +31,7 @@ class Prepay:
             cfg = {}
         if not isinstance(cfg, dict):
             raise ValueError("config must be a dict")
-        _check_now(now_s)
+        check_now(now_s)
         self.store = store
         self.kind = kind
         self._forced_arms = arms is True  # gas: always arms, never reopens by itself
@@ -114,7 +62,7 @@ class Prepay:
         for k in cfg:
             if k in DEFAULTS or k in credit.DEFAULTS:
                 known[k] = cfg[k]  # other keys belong to the driver or the app
-        own, cpatch = _split_config(known)
+        own, cpatch = split_config(known)
         c = dict(DEFAULTS)
         c["batch_use"] = BATCH_USE[self.kind]
         c.update(credit.DEFAULTS)
@@ -144,7 +92,7 @@ class Prepay:
         if d.get("v") != VERSION or d.get("kind") != self.kind:
             raise ValueError("record version/kind mismatch")
         cfg = d["cfg"]
-        own, cpatch = _split_config(cfg, cfg)
+        own, cpatch = split_config(cfg, cfg)
         if len(own) + len(cpatch) != len(DEFAULTS) + len(credit.DEFAULTS):
             raise ValueError("record config incomplete")
         self.cfg = cfg
@@ -165,7 +113,7 @@ class Prepay:
                      ("cmd", dict), ("ext", dict)):
             if not isinstance(d[k], t):
                 raise ValueError("record field %s invalid" % k)
-        if not _is_int(self.register) or self.register < 0 or not _is_int(self.next_seq):
+        if not is_int(self.register) or self.register < 0 or not is_int(self.next_seq):
             raise ValueError("record counters invalid")
         h = self.store.load(history.RECORD)
         try:
@@ -216,7 +164,7 @@ class Prepay:
         return list(self.pending)
 
     def events_delivered(self, upto_seq):
-        if not _is_int(upto_seq):
+        if not is_int(upto_seq):
             raise ValueError("upto_seq must be an int")
         keep = [e for e in self.pending if e["seq"] > upto_seq]
         if len(keep) != len(self.pending):
@@ -229,11 +177,11 @@ class Prepay:
 
     # ---- measurements ------------------------------------------------------------
     def consume(self, t0_s, t1_s, use_base):
-        _check_now(t0_s)
-        _check_now(t1_s)
+        check_now(t0_s)
+        check_now(t1_s)
         if t1_s < t0_s:
             raise ValueError("t1_s before t0_s")
-        if not _is_int(use_base) or use_base < 0:
+        if not is_int(use_base) or use_base < 0:
             raise ValueError("use_base must be an int >= 0")
         if use_base > 10 ** 9:
             raise ValueError("use_base implausibly large")
@@ -251,7 +199,7 @@ class Prepay:
         return minor
 
     def tick(self, now_s):
-        _check_now(now_s)
+        check_now(now_s)
         if tariff.activate(self.tar, now_s):
             self.emit("tariff_active", now_s)
             self._urgent = True
@@ -294,105 +242,41 @@ class Prepay:
                 if self.today[0] == days:
                     self.today[3] += amt
 
-    # ---- commands and local actions ----------------------------------------------
+    # ---- commands and local actions (core/prepay_actions.py) ------------------------
     def recharge(self, txn, amount_minor, now_s, via="remote"):
-        check_txn(txn)
-        check_amount(amount_minor, self.cfg["recharge_max_minor"])
-        _check_now(now_s)
-        if not isinstance(via, str) or not 0 < len(via) <= 16:
-            raise ValueError("via must be a short str")
-        if self.led.seen(txn):
-            return False
-        # on_recharge also re-arms the warnings (new reference balance) and ends an
-        # emergency credit once the balance is back at or above zero
-        to_bal, recovered = credit.on_recharge(self.cr, self.cfg, self.led.balance_minor,
-                                               amount_minor, now_s)
-        assert to_bal + recovered == amount_minor and 0 <= recovered <= amount_minor
-        self.led.credit(txn, amount_minor, self.cfg["recharge_max_minor"], recovered)
-        self.emit("credit", now_s, txn=txn, amount=amount_minor, recovered=recovered, via=via,
-                  balance=self.led.balance_minor)
-        self._urgent = True
-        self._apply_credit(now_s)
-        return True
+        return actions.recharge(self, txn, amount_minor, now_s, via)
 
     def set_tariff(self, spec, now_s, from_s=None):
-        _check_now(now_s)
-        if from_s is not None:
-            _check_now(from_s)
-        tariff.set_pending(self.tar, spec, now_s if from_s is None else from_s)
-        self.emit("tariff", now_s, **({"from": from_s} if from_s is not None else {}))
-        self._urgent = True
+        actions.set_tariff(self, spec, now_s, from_s)
 
     def configure(self, patch, now_s):
-        _check_now(now_s)
-        own, cpatch = _split_config(patch, self.cfg)
-        if self._forced_arms and own.get("arm_on_restore") is False:
-            raise ValueError("this meter always arms")
-        self.cfg.update(own)
-        self.cfg.update(cpatch)
-        if "arm_on_restore" in own:
-            self.supply.arms = self._arms()
-        self.emit("config", now_s, keys=sorted(patch))
-        self._urgent = True
+        actions.configure(self, patch, now_s)
 
     def supply_command(self, on, now_s):
-        if not isinstance(on, bool):
-            raise ValueError("on must be a bool")
-        _check_now(now_s)
-        self._supply_events(self.supply.remote(on, now_s), now_s)
-        self._urgent = True
+        actions.supply_command(self, on, now_s)
 
     def emergency(self, now_s):
-        _check_now(now_s)
-        credit.take_emergency(self.cr, self.cfg, now_s, self.led.balance_minor)  # ValueError if not offered
-        self.emit("emergency", now_s, balance=self.led.balance_minor)
-        self._urgent = True
-        self._apply_credit(now_s)
+        actions.emergency(self, now_s)
 
     def button(self, now_s):
-        """Local confirmation: armed -> on. Not for kinds the driver arms (gas), whose
-        driver runs its leak check and then calls confirm_restore()."""
-        _check_now(now_s)
-        if self._forced_arms:
-            return []
-        return self.confirm_restore(now_s)
+        return actions.button(self, now_s)
 
     def confirm_restore(self, now_s):
-        _check_now(now_s)
-        evs = self.supply.confirm(now_s)
-        self._supply_events(evs, now_s)
-        return evs
+        return actions.confirm_restore(self, now_s)
 
     def alarm(self, name, now_s, latch=False, **fields):
-        _check_alarm(name)
-        _check_now(now_s)
-        if not isinstance(latch, bool):
-            raise ValueError("latch must be a bool")
-        if name not in self.alarms:
-            self.alarms[name] = now_s
-            self.emit("alarm", now_s, name=name, active=True, latch=latch, **fields)
-            self._urgent = True
-        if latch:
-            self._supply_events(self.supply.latch(name, now_s), now_s)
+        actions.alarm(self, name, now_s, latch, **fields)
 
     def alarm_clear(self, name, now_s):
-        _check_alarm(name)
-        _check_now(now_s)
-        if name not in self.alarms and name not in self.supply.latches:
-            raise ValueError("alarm not active")
-        self.alarms.pop(name, None)
-        self.emit("alarm", now_s, name=name, active=False)
-        self._urgent = True
-        if name in self.supply.latches:
-            self._supply_events(self.supply.clear(name, now_s), now_s)
+        actions.alarm_clear(self, name, now_s)
 
     # ---- views -------------------------------------------------------------------
     def price_now(self, now_s):
-        _check_now(now_s)
+        check_now(now_s)
         return tariff.price_at(self.tar, now_s)
 
     def status(self, now_s):
-        _check_now(now_s)
+        check_now(now_s)
         t = self.today or [0, 0, 0, 0]
         return {"balance": self.led.balance_minor, "supply": self.supply.state,
                 "alarms": sorted(self.alarms), "latches": sorted(self.supply.latches),
@@ -403,8 +287,3 @@ class Prepay:
                 "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
                 "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
                 "unsaved_use": self._unsaved_use, "pending_events": len(self.pending)}
-
-
-def _check_alarm(name):
-    if not isinstance(name, str) or not 0 < len(name) <= 32:
-        raise ValueError("alarm name must be a str of 1..32 chars")

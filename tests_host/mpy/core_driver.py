@@ -35,6 +35,7 @@ def ops(root):
     st = Store(root)
     p = Prepay(st, kind, cfg, now)
     p.tick(now)
+    print(-1, st.writes, json.dumps(state(p)))  # the baseline: boot + first tick
     i = 0
     while True:
         line = sys.stdin.readline()

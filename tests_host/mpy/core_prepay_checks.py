@@ -2,6 +2,7 @@
 # (not named test_*: the composed core needs more than the suite's 64k heap from
 # source; see docs/ledger.md "Memory"). Bad input is generated: every public mutator is
 # fed random wrong types / values, and the persisted form must not change.
+import binascii
 import json
 import os
 import random
@@ -38,7 +39,7 @@ def _reboot(p, now, kind="electricity", arms=None):
 
 
 def _snap(p):
-    return json.dumps(p.to_dict())
+    return binascii.crc32(json.dumps(p.to_dict()))
 
 
 def _types(e):
@@ -258,7 +259,9 @@ def test_generated_bad_input_changes_nothing():
             n += 1
             mptest.true(_snap(p) == before, "call %d changed state" % (i % len(calls)))
             continue
-        # the junk happened to be valid: take a new baseline from here
+        # the junk happened to be valid: take a new baseline from here (and let the
+        # outbox take the events, as the app does, so the record stays its normal size)
+        p.events_delivered(p.next_seq)
         before = _snap(p)
     mptest.true(n > 900, "only %d rejected" % n)
     mptest.raises(ValueError, Prepay, p.store, "steam", {"tariff": TAR}, T0)

@@ -1,0 +1,113 @@
+# Prepay's commands and local actions (recharge, tariff, config, supply, emergency credit,
+# button, alarms): each validates everything first and changes nothing on error, then
+# mutates RAM and marks the record for saving at the next tick (docs/architecture.md).
+# Functions of the Prepay object `p`; core/prepay.py exposes them as methods. Kept apart
+# so each module compiles in a small heap on the unix port (docs/ledger.md, "Memory").
+from core import credit, tariff
+from core.ledger import check_amount, check_txn
+from core.prepay_config import check_now, split_config
+
+
+def recharge(p, txn, amount_minor, now_s, via="remote"):
+    check_txn(txn)
+    check_amount(amount_minor, p.cfg["recharge_max_minor"])
+    check_now(now_s)
+    if not isinstance(via, str) or not 0 < len(via) <= 16:
+        raise ValueError("via must be a short str")
+    if p.led.seen(txn):
+        return False
+    # on_recharge also re-arms the warnings (new reference balance) and ends an
+    # emergency credit once the balance is back at or above zero
+    to_bal, recovered = credit.on_recharge(p.cr, p.cfg, p.led.balance_minor,
+                                           amount_minor, now_s)
+    assert to_bal + recovered == amount_minor and 0 <= recovered <= amount_minor
+    p.led.credit(txn, amount_minor, p.cfg["recharge_max_minor"], recovered)
+    p.emit("credit", now_s, txn=txn, amount=amount_minor, recovered=recovered, via=via,
+           balance=p.led.balance_minor)
+    p._urgent = True
+    p._apply_credit(now_s)
+    return True
+
+
+def set_tariff(p, spec, now_s, from_s=None):
+    check_now(now_s)
+    if from_s is not None:
+        check_now(from_s)
+    tariff.set_pending(p.tar, spec, now_s if from_s is None else from_s)
+    p.emit("tariff", now_s, **({"from": from_s} if from_s is not None else {}))
+    p._urgent = True
+
+
+def configure(p, patch, now_s):
+    check_now(now_s)
+    own, cpatch = split_config(patch, p.cfg)
+    if p._forced_arms and own.get("arm_on_restore") is False:
+        raise ValueError("this meter always arms")
+    p.cfg.update(own)
+    p.cfg.update(cpatch)
+    if "arm_on_restore" in own:
+        p.supply.arms = p._arms()
+    p.emit("config", now_s, keys=sorted(patch))
+    p._urgent = True
+
+
+def supply_command(p, on, now_s):
+    if not isinstance(on, bool):
+        raise ValueError("on must be a bool")
+    check_now(now_s)
+    p._supply_events(p.supply.remote(on, now_s), now_s)
+    p._urgent = True
+
+
+def emergency(p, now_s):
+    check_now(now_s)
+    credit.take_emergency(p.cr, p.cfg, now_s, p.led.balance_minor)  # ValueError if not offered
+    p.emit("emergency", now_s, balance=p.led.balance_minor)
+    p._urgent = True
+    p._apply_credit(now_s)
+
+
+def button(p, now_s):
+    """Local confirmation: armed -> on. Not for kinds the driver arms (gas), whose
+    driver runs its leak check and then calls confirm_restore()."""
+    check_now(now_s)
+    if p._forced_arms:
+        return []
+    return p.confirm_restore(now_s)
+
+
+def confirm_restore(p, now_s):
+    check_now(now_s)
+    evs = p.supply.confirm(now_s)
+    p._supply_events(evs, now_s)
+    return evs
+
+
+def alarm(p, name, now_s, latch=False, **fields):
+    _check_alarm(name)
+    check_now(now_s)
+    if not isinstance(latch, bool):
+        raise ValueError("latch must be a bool")
+    if name not in p.alarms:
+        p.alarms[name] = now_s
+        p.emit("alarm", now_s, name=name, active=True, latch=latch, **fields)
+        p._urgent = True
+    if latch:
+        p._supply_events(p.supply.latch(name, now_s), now_s)
+
+
+def alarm_clear(p, name, now_s):
+    _check_alarm(name)
+    check_now(now_s)
+    if name not in p.alarms and name not in p.supply.latches:
+        raise ValueError("alarm not active")
+    p.alarms.pop(name, None)
+    p.emit("alarm", now_s, name=name, active=False)
+    p._urgent = True
+    if name in p.supply.latches:
+        p._supply_events(p.supply.clear(name, now_s), now_s)
+
+
+def _check_alarm(name):
+    if not isinstance(name, str) or not 0 < len(name) <= 32:
+        raise ValueError("alarm name must be a str of 1..32 chars")
