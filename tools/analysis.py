@@ -104,7 +104,12 @@ def analyse(recording, interval_s=3600):
         balances[kind] = {"edges": edges, "master": use[master], "loss": loss, "tolerance": tol}
         if sum(lossy) < MIN_LOSSY:
             continue
-        onset = lossy.index(True)
+        # the onset is the change point that best splits the run into "balanced" then "lossy"
+        best, onset = -1, 0
+        for i in range(n):
+            agree = sum(1 for x in lossy[:i] if not x) + sum(1 for x in lossy[i:] if x)
+            if agree > best:
+                best, onset = agree, i
         after = lossy[onset:]
         if sum(after) < SUSTAINED * len(after):
             continue

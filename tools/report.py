@@ -27,8 +27,11 @@ SUPPLY_COLOURS = {"on": "#2e7d32", "armed": "#f9a825", "off_credit": "#c62828",
                   "off_remote": "#6a1b9a", "off_safety": "#d84315"}
 
 
+TZ_OFFSET_S = 0   # set from the recording: charts and tables show the scenario's local time
+
+
 def _dt(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.fromtimestamp(ts + TZ_OFFSET_S, datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _png(fig):
@@ -118,6 +121,8 @@ def _event_rows(meters, limit=2000):
 
 
 def render(rec, outdir):
+    global TZ_OFFSET_S
+    TZ_OFFSET_S = rec.get("tz_offset_s", 0)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     meters = rec["meters"]
@@ -138,7 +143,7 @@ def render(rec, outdir):
          "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.ok{color:#2e7d32}.bad{color:#c62828}"
          "img{max-width:100%}code{font-size:12px}</style></head><body>",
          "<h1>Scenario <code>%s</code></h1>" % html.escape(rec.get("scenario", "")),
-         "<p>Simulated %s to %s on the real firmware (MicroPython unix port, sim boards), broker <code>%s</code>. "
+         "<p>Simulated %s to %s (local time) on the real firmware (MicroPython unix port, sim boards), broker <code>%s</code>. "
          "%d meters, %d events.</p>" % (_dt(rec.get("start_ts", 0)), _dt(rec.get("end_ts", 0)),
                                          html.escape(rec.get("broker", "")), len(meters), total)]
     if exp:
@@ -164,7 +169,7 @@ def render(rec, outdir):
     titles = {"balance": "Balance over time", "daily": "Daily consumption and cost", "building": "Building balance"}
     for name, b64 in charts:
         h.append("<h2>%s</h2><img alt='%s' src='data:image/png;base64,%s'>" % (titles[name], name, b64))
-    h.append("<h2>Events</h2><table><tr><th>time (UTC)</th><th>meter</th><th>seq</th><th>type</th><th>fields</th></tr>")
+    h.append("<h2>Events</h2><table><tr><th>local time</th><th>meter</th><th>seq</th><th>type</th><th>fields</th></tr>")
     for ts, mid, seq, typ, rest in rows:
         h.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td></tr>" % (
             _dt(ts), html.escape(mid), seq, html.escape(typ), html.escape(rest)))

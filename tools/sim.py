@@ -70,7 +70,7 @@ def match(ev, pattern):
 class Run:
     def __init__(self, scenario, out, broker_url=None, speed=None, quiet=False):
         self.sc = scenario
-        self.out = Path(out)
+        self.out = Path(out).resolve()
         self.speed = speed or scenario.get("sim_speed", 1200)
         self.quiet = quiet
         self.tz = scenario.get("tz_offset_s", 0)
@@ -142,8 +142,11 @@ class Run:
         rest = " ".join("%s=%s" % (k, e[k]) for k in e if k not in ("seq", "ts", "type"))
         line = "%s  %-9s %-12s %s" % (self.fmt_ts(e.get("ts", 0)), m["alias"], e["type"], rest)
         self.timeline.append(line)
+        self._say(line)
+
+    def _say(self, line):
         if not self.quiet:
-            sys.stdout.write("\r\033[K" + line + "\n")
+            sys.stdout.write(("\r\033[K" if sys.stdout.isatty() else "") + line + "\n")
             sys.stdout.flush()
 
     def fmt_ts(self, ts):
@@ -202,14 +205,18 @@ class Run:
         line = "%s  %-9s >> %s%s" % (self.fmt_ts(self.sim_now()), st["meter"], what,
                                       ("   (" + st["note"] + ")") if st.get("note") else "")
         self.timeline.append(line)
-        if not self.quiet:
-            sys.stdout.write("\r\033[K" + line + "\n")
+        self._say(line)
 
     def progress(self):
         now = self.sim_now()
         frac = max(0.0, min(1.0, (now - self.start_ts) / max(1, self.end_ts - self.start_ts)))
         bar = "#" * int(frac * 40)
-        sys.stdout.write("\r\033[K[%-40s] %3d%%  sim %s" % (bar, frac * 100, self.fmt_ts(max(now, self.start_ts))))
+        line = "[%-40s] %3d%%  sim %s" % (bar, frac * 100, self.fmt_ts(max(now, self.start_ts)))
+        if sys.stdout.isatty():
+            sys.stdout.write("\r\033[K" + line)
+        elif int(frac * 20) != getattr(self, "_last_step", -1):   # a log file: a line every 5 %
+            self._last_step = int(frac * 20)
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
     # ---------------------------------------------------------------- main
@@ -308,7 +315,7 @@ class Run:
         for exp in self.sc.get("expect", []):
             ok, detail = self.check(exp)
             results.append({"name": exp["name"], "ok": ok, "detail": detail})
-        rec = {"scenario": self.sc["name"], "start_ts": self.start_ts, "end_ts": self.end_ts,
+        rec = {"scenario": self.sc["name"], "start_ts": self.start_ts, "end_ts": self.end_ts, "tz_offset_s": self.tz,
                "broker": "%s (%s)" % (self.broker.uri, self.broker.kind), "expectations": results,
                "meters": {m["id"]: {"kind": m["kind"], "household": m["household"], "events": m["events"],
                                     "tele": m["tele"], "readings": m["readings"]} for m in self.meters.values()}}
