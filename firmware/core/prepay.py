@@ -98,7 +98,7 @@ class Prepay:
         self.cfg = cfg
         self.led = Ledger(d["led"])
         self.tar = tariff.check_state(d["tar"])
-        self.cr = d["cr"]
+        self.cr = credit.check_state(d["cr"])
         self.supply = Supply(self._arms(), d["sup"])
         self.alarms = d["alarms"]
         self.register = d["reg"]
@@ -187,7 +187,11 @@ class Prepay:
             raise ValueError("use_base implausibly large")
         if use_base == 0:
             return 0
+        cur = self.tar["cur"]
         cost_micro = tariff.cost(self.tar, t0_s, t1_s, use_base)
+        if self.tar["cur"] is not cur:  # a pending tariff took over inside this interval
+            self.emit("tariff_active", t1_s)
+            self._urgent = True
         minor = self.led.charge(cost_micro)
         credit.note_cost(self.cr, t1_s, minor)
         self.register += use_base
@@ -286,4 +290,5 @@ class Prepay:
                 "credits": self.led.credits_minor, "charges": self.led.charges_minor,
                 "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
                 "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
+                "credit": credit.describe(self.cr, self.cfg, self.led.balance_minor),
                 "unsaved_use": self._unsaved_use, "pending_events": len(self.pending)}

@@ -269,6 +269,39 @@ def test_generated_bad_input_changes_nothing():
     mptest.raises(ValueError, Prepay, Store("pp_none"), "gas", {"tariff": TAR, "batch_use": 0}, T0)
 
 
+def test_pending_tariff_takes_over_inside_an_interval():
+    p = _new()
+    p.recharge("a", 100000, T0)
+    p.tick(T0)
+    p.set_tariff({"price": 300000, "standing_minor_per_day": 25}, T0, T0 + 600)
+    mptest.eq(p.price_now(T0 + 599), 150000)
+    mptest.eq(p.price_now(T0 + 600), 300000)
+    ch0 = p.led.charges_minor
+    p.consume(T0 + 300, T0 + 900, 600)  # half before the switch, half after
+    mptest.eq(p.led.charges_minor - ch0, (300 * 150000 + 300 * 300000) // 1000000)
+    mptest.true("tariff_active" in _types(p.pending_events()))
+    st = p.status(T0 + 900)
+    mptest.eq(st["price_now"], 300000)
+    p.tick(T0 + 900)  # the activation is urgent: saved here
+    q = _reboot(p, T0 + 901)
+    mptest.eq(q.price_now(T0 + 901), 300000)
+
+
+def test_tou_through_the_facade():
+    tou = {"tou": {"rates": {"peak": 300000, "valley": 100000},
+                   "weekday": [["00:00", "valley"], ["08:00", "peak"], ["20:00", "valley"]],
+                   "weekend": [["00:00", "valley"]], "tz_offset_s": 0}}
+    p = _new()
+    p.recharge("a", 100000, T0)
+    p.set_tariff(tou, T0)
+    p.tick(T0)
+    ch0 = p.led.charges_minor
+    # 2023-11-15 is a Wednesday: 07:00-09:00 spans the 08:00 switch
+    p.consume(T0 + 7 * 3600, T0 + 9 * 3600, 2000)
+    mptest.eq(p.led.charges_minor - ch0, (1000 * 100000 + 1000 * 300000) // 1000000)
+    mptest.eq(p.status(T0 + 9 * 3600)["tariff"]["band"], "peak")
+
+
 def test_configure_applies_and_persists():
     p = _new()
     p.configure({"batch_use": 10, "warn_pct": [50], "recharge_max_minor": 20}, T0)
