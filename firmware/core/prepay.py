@@ -47,6 +47,13 @@ class Prepay:
                 d = None
         if d is None:
             self._fresh(cfg, now_s)
+        # history is its own record: kept even if the prepay record had to be rebuilt
+        try:
+            self.hist = history.History(store.load(history.RECORD))
+        except ValueError:
+            self.hist = history.History()  # informative only; money is not in it
+        self.hist_dirty = False
+        self.save_errors = 0
         self._unsaved_use = 0
         self._urgent = False
         self._saved_s = now_s
@@ -85,8 +92,6 @@ class Prepay:
         self.dropped = 0
         self.cmd = {"last_seq": 0, "recent": []}
         self.ext = {}
-        self.hist = history.History()
-        self.hist_dirty = False
 
     def _restore(self, d):
         if d.get("v") != VERSION or d.get("kind") != self.kind:
@@ -115,12 +120,6 @@ class Prepay:
                 raise ValueError("record field %s invalid" % k)
         if not is_int(self.register) or self.register < 0 or not is_int(self.next_seq):
             raise ValueError("record counters invalid")
-        h = self.store.load(history.RECORD)
-        try:
-            self.hist = history.History(h)
-        except ValueError:
-            self.hist = history.History()  # history is informative; money is not in it
-        self.hist_dirty = False
 
     def _arms(self):
         return True if self._forced_arms else bool(self.cfg.get("arm_on_restore"))
@@ -216,7 +215,17 @@ class Prepay:
             self._saved_s = now_s  # clock went back: restart the batch window
         if (self._urgent or self._unsaved_use >= self.cfg["batch_use"]
                 or (self._unsaved_use and now_s - self._saved_s >= self.cfg["batch_s"])):
-            self.save()
+            try:
+                self.save()
+            except OSError as e:
+                # flash error: keep metering and retry next tick (the changes stay
+                # marked); report once per run of failures
+                self.save_errors += 1
+                if self.save_errors == 1:
+                    self.emit("store_error", now_s, errno=e.args[0] if e.args else 0)
+                self._urgent = True
+                return
+            self.save_errors = 0
             self._saved_s = now_s
 
     def _apply_credit(self, now_s):
@@ -291,4 +300,5 @@ class Prepay:
                 "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
                 "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
                 "credit": credit.describe(self.cr, self.cfg, self.led.balance_minor),
-                "unsaved_use": self._unsaved_use, "pending_events": len(self.pending)}
+                "unsaved_use": self._unsaved_use, "pending_events": len(self.pending),
+                "dropped_events": self.dropped, "save_errors": self.save_errors}

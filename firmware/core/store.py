@@ -22,7 +22,7 @@ import os
 from micropython import const
 
 MAGIC = "PMR1"
-MAX_BODY = const(12288)  # a larger header length is garbage, never allocated
+MAX_BODY = const(16384)  # a larger header length is garbage, never allocated
 _HDR_MAX = const(64)
 _HDR_LEN = const(31)  # "PMR1 " + 10-digit seq + " " + 5-digit length + " " + 8 hex + "\n"
 _PLACEHOLDER = b"PMRX" + b" " * 26 + b"\n"

@@ -302,6 +302,35 @@ def test_tou_through_the_facade():
     mptest.eq(p.status(T0 + 9 * 3600)["tariff"]["band"], "peak")
 
 
+class _FailingStore(Store):
+    fail = False
+
+    def save(self, name, obj):
+        if self.fail:
+            raise OSError(28)
+        Store.save(self, name, obj)
+
+
+def test_flash_error_keeps_metering_and_retries():
+    st = _FailingStore("pp_fail")
+    p = Prepay(st, "electricity", {"tariff": TAR}, T0)
+    p.recharge("a", 1000, T0)
+    p.tick(T0)
+    st.fail = True
+    t = T0
+    for i in range(5):
+        p.consume(t, t + 60, 60)  # 60 Wh > batch: wants a save every minute
+        t += 60
+        p.tick(t)
+    mptest.eq(p.status(t)["save_errors"], 5)
+    mptest.eq(_types(p.pending_events()).count("store_error"), 1)
+    mptest.eq(p.register, 300)
+    st.fail = False
+    p.tick(t + 1)
+    mptest.eq(p.save_errors, 0)
+    mptest.eq(_reboot(p, t + 2).register, 300)
+
+
 def test_configure_applies_and_persists():
     p = _new()
     p.configure({"batch_use": 10, "warn_pct": [50], "recharge_max_minor": 20}, T0)

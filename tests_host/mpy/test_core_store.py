@@ -133,7 +133,7 @@ def test_bad_arguments():
         mptest.raises(ValueError, s.load, bad)
     for bad in (None, [], "x", 3, 1.5):
         mptest.raises(ValueError, s.save, "ok", bad)
-    mptest.raises(ValueError, s.save, "big", {"x": "y" * 12300})
+    mptest.raises(ValueError, s.save, "big", {"x": "y" * 16400})
     mptest.eq(s.load("big"), None)
     mptest.raises(ValueError, Store, "")
     mptest.raises(ValueError, Store, None)
