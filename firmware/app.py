@@ -60,6 +60,10 @@ def load_config(flash):
         _bad("root must be a topic prefix without wildcards")
     if c.get("board", "sim") != "sim" and "sim_speed" in c:
         _bad("sim_speed is for the sim board only")
+    for k in ("username", "password"):
+        v = c.get(k)
+        if v is not None and (not isinstance(v, str) or not 1 <= len(v) <= 128):
+            _bad(k + " must be a string of 1-128 characters")
     for k in ("config", "tariff", "tls"):
         if k in c and not isinstance(c[k], dict):
             _bad(k + " must be an object")
@@ -154,7 +158,8 @@ class App:
         host, port, tls = broker(conf, flash)
         self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
                                 tls=tls, backoff_max_s=conf.get("backoff_max_s", 60),
-                                ticks_ms=self.clock.ticks_ms)
+                                ticks_ms=self.clock.ticks_ms,
+                                user=conf.get("username", self.id), password=conf.get("password"))
         link.set_last_will((self.topic + "state").encode(), b'{"online": false}', retain=True, qos=1)
         link.subscribe_on_connect(self.topic + "cmd", 1)
         if getattr(board, "SIM", False):

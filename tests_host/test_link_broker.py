@@ -20,8 +20,13 @@ from headend import HeadEnd, body_of, provision, sign  # noqa: E402
 HEAP = os.environ.get("LINK_HEAP", "256k")
 KIND = "electricity" if (ROOT / "firmware/meters/electricity.py").exists() else "gas"
 pytestmark = pytest.mark.broker
-AMQTT_OPEN = ("test_ops_codes_dup_replay_over_broker",
-              "test_offline_command_applied_once_and_kill9_between_save_and_ack")
+
+
+def drain(he):
+    out = []
+    while not he.q.empty():
+        out.append(he.q.get())
+    return out
 
 
 def brokers():
@@ -74,9 +79,6 @@ def wait_online(he, meter_id, t=15):
 def broker(request):
     if request.param == "none":
         pytest.skip("no MQTT broker available (make sysdeps)")
-    if request.param == "amqtt" and request.node.name.split("[")[0] in AMQTT_OPEN:
-        request.applymarker(pytest.mark.xfail(reason="open: fails against amqtt 0.12, not yet diagnosed",
-                                              strict=False))
     b = Broker(request.param, persistence=request.param == "mosquitto").start()
     yield b
     b.stop()
@@ -126,6 +128,7 @@ def test_ops_codes_dup_replay_over_broker(meter):
     time.sleep(0.3)
     n50 = len(he.acks["c-50"])
     m.stop()
+    drain(he)           # an old {"online": true} must not pass for the restarted meter
     m.start()
     wait_online(he, "m-1")
     a = he.send("m-1", key, "status", {}, seq=60)
@@ -169,12 +172,30 @@ def test_offline_command_applied_once_and_kill9_between_save_and_ack(broker, tmp
     conf.pop("test_exit_after_save")
     Path(tmp_path / "m" / "config.json").write_text(json.dumps(conf))
     m.start()
-    a1 = he.wait_ack("c-1", 0, 15)
-    a2 = he.wait_ack("c-2", 0, 15)
+    a1 = he.wait_ack("c-1", 0, 15 if broker.kind == "mosquitto" else 3)
+    a2 = he.wait_ack("c-2", 0, 3)
+    if broker.kind == "amqtt":
+        # amqtt 0.12 deviates from MQTT 3.1.1 twice here: it drops a QoS 1 message whose
+        # receiver dies before PUBACK (protocol/handler.py _handle_qos1_message_flow pops
+        # inflight_out in `finally`, also on cancel; MQTT-4.4.0-1), and it delivers messages
+        # queued for an offline session with the RETAIN flag set (broker.py
+        # _publish_session_retained_messages), which the meter must ignore on cmd. The head-end
+        # rule covers both (docs/protocol.md §3: on ack timeout resend the SAME frame): the
+        # resends arrive live; k-1 is answered dup and not re-applied, k-2 is applied once.
+        for cid, seq, txn, amount in (("c-1", 1, "k-1", 300), ("c-2", 2, "k-2", 40)):
+            if he.acks.get(cid) is None:
+                he.publish_raw("m-1", sign(key, body_of("m-1", seq, "recharge", {"txn": txn, "amount": amount})))
+        a1 = he.wait_ack("c-1", 0, 10)
+        a2 = he.wait_ack("c-2", 0, 10)
     assert a1 and a1["ok"] and a1.get("dup"), a1
     assert a2 and a2["ok"] and not a2.get("dup"), a2
     a = he.send("m-1", key, "status", {}, seq=3)
-    credits = [e for (_, k, e, _) in list(he.q.queue) if k == "evt" and e.get("type") == "recharge"]
+    t_end = time.time() + 10        # the outbox sends one event per PUBACK: let it drain
+    while True:
+        credits = [e for (_, k, e, _) in list(he.q.queue) if k == "evt" and e.get("type") == "recharge"]
+        if len(credits) >= 2 or time.time() > t_end:
+            break
+        time.sleep(0.05)
     assert sorted(e["txn"] for e in credits) == ["k-1", "k-2"], credits
     assert a["balance"] - credits[0]["balance"] + 300 == 340
     he.close()

@@ -55,7 +55,8 @@ def provision(flash, meter_id, kind, broker="mqtt://127.0.0.1:1883", sim_speed=1
 class HeadEnd:
     """One paho connection: send signed commands, collect acks and everything a meter publishes."""
 
-    def __init__(self, broker, root="meters", meter="+", client_id=None, clean=True):
+    def __init__(self, broker, root="meters", meter="+", client_id=None, clean=True,
+                 username="headend", password=None, tls=None):
         u = urlparse(broker)
         self.root = root
         self.meter = meter
@@ -63,8 +64,12 @@ class HeadEnd:
         self.acks = {}
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
                              clean_session=clean)
+        if username:
+            # a named session: amqtt queues QoS 1 for an offline persistent session only when
+            # it is not anonymous (docs/protocol.md §1)
+            self.c.username_pw_set(username, password)
         if u.scheme == "mqtts":
-            self.c.tls_set()
+            self.c.tls_set(**(tls or {}))
         self.c.on_message = self._msg
         self.c.on_connect = self._conn
         self._up = queue.Queue()

@@ -34,8 +34,9 @@ def _str(s):
 
 class Link(MQTTClient):
     def __init__(self, client_id, host, port, keepalive_s=60, tls=None, backoff_max_s=60,
-                 ticks_ms=time.ticks_ms):
-        super().__init__(client_id.encode(), host, port, keepalive=keepalive_s)
+                 ticks_ms=time.ticks_ms, user=None, password=None):
+        super().__init__(client_id.encode(), host, port, user=user, password=password,
+                         keepalive=keepalive_s)
         self.tls = tls                    # an ssl.SSLContext, or None
         self.backoff_max_ms = backoff_max_s * 1000
         self.ticks_ms = ticks_ms
@@ -203,6 +204,14 @@ class Link(MQTTClient):
         if self.lw_topic:
             flags |= 0x04 | (self.lw_qos & 3) << 3 | (0x20 if self.lw_retain else 0)
             pay += _str(self.lw_topic) + _str(self.lw_msg)
+        # a username makes the session non-anonymous: amqtt 0.12 queues QoS 1 messages for an
+        # offline persistent session only then (broker.py: `not target_session.is_anonymous`)
+        if self.user:
+            flags |= 0x80
+            pay += _str(self.user.encode() if isinstance(self.user, str) else self.user)
+            if self.pswd:
+                flags |= 0x40
+                pay += _str(self.pswd.encode() if isinstance(self.pswd, str) else self.pswd)
         var[7] = flags
         self.state = CONNACK
         self._t_state = now
