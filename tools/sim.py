@@ -103,7 +103,10 @@ class Run:
                                     extra=extra)
             rec = {"alias": alias, "id": mid, "kind": m["kind"], "household": m.get("household", "H01"),
                    "key": bytes.fromhex(cfg["key"]), "dir": d, "proc": None, "ts": 0, "events": [],
-                   "seen": set(), "tele": [], "readings": [], "state": None, "acks": {}}
+                   "seen": set(), "tele": [], "readings": [], "state": None, "acks": {},
+                   # the simulated world (sim_script) lives in the meter process too: a bulk
+                   # meter's script of every household's changes needs room of its own
+                   "heap": m.get("heap") or os.environ.get("SIM_HEAP", "192k")}
             self.meters[alias] = rec
             self.by_id[mid] = rec
 
@@ -160,7 +163,7 @@ class Run:
             log = open(m["dir"].parent / ("%s.log" % m["id"]), "w")
             env = dict(os.environ, MICROPYPATH=MPYPATH)
             m["proc"] = subprocess.Popen(
-                [MICROPYTHON, "-X", "heapsize=%s" % os.environ.get("SIM_HEAP", "192k"),
+                [MICROPYTHON, "-X", "heapsize=%s" % m["heap"],
                  str(BUNDLE / "main.py"), str(m["dir"])],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(m["dir"]))
 
