@@ -100,11 +100,13 @@ class Link(MQTTClient):
     def close(self, graceful=False):
         if self._sock is not None:
             if graceful and self.state == UP:
+                self._flush()           # on a write error this already closed the socket
                 try:
-                    self._flush()
-                    self._sock.write(b"\xe0\x00")
+                    if self._sock is not None:
+                        self._sock.write(b"\xe0\x00")
                 except OSError:
                     pass
+        if self._sock is not None:
             try:
                 self._poll.unregister(self._sock)
             except Exception:
@@ -131,7 +133,8 @@ class Link(MQTTClient):
                 self._tls_step(now)
             else:
                 self._flush()
-                self._read(now)
+                if self._sock is not None:
+                    self._read(now)
                 if self.state == CONNACK and time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
                     raise OSError(errno.ETIMEDOUT)
                 if self.state == UP:
@@ -231,7 +234,7 @@ class Link(MQTTClient):
             self.pid = self.pid % 65535 + 1
             var = struct.pack("!H", self.pid) + _str(topic) + bytes([qos])
             self._send(b"\x82" + _varlen(len(var)) + var)
-        if self.on_connect:
+        if self.on_connect and self.state == UP:
             self.on_connect(self)
 
     def _keepalive(self, now):
@@ -252,7 +255,13 @@ class Link(MQTTClient):
     def _flush(self):
         if not self._wbuf or self._sock is None:
             return
-        n = self._sock.write(self._wbuf)
+        try:
+            n = self._sock.write(self._wbuf)
+        except OSError:
+            # EPIPE / ECONNRESET while the app publishes (ack, evt, tele, state): the link goes
+            # down and backs off; it must never raise into the metering loop
+            self._fail(self.ticks_ms())
+            return
         if n is None:
             return
         self._wbuf = self._wbuf[n:]
@@ -273,7 +282,7 @@ class Link(MQTTClient):
                 d = d[k:]
             self._rbuf.extend(d)
             self._parse(now)
-            if len(d) < RECV_CHUNK:
+            if self._sock is None or len(d) < RECV_CHUNK:   # a handler's write failed: down
                 break
 
     def _parse(self, now):
@@ -301,6 +310,8 @@ class Link(MQTTClient):
             hdr = b[0]
             self._rbuf = b = b[i + n:]
             self._packet(hdr, body, now)
+            if self._sock is None:
+                return
 
     def _oversized(self, b, i, n):
         # too large: wait for topic + packet id, then discard the rest unread (never in RAM)
