@@ -215,7 +215,9 @@ def test_broker_down_a_sim_day_events_exactly_once_in_order(tmp_path):
     try:
         wait_online(he, "m-1")
         he.send("m-1", key, "recharge", {"txn": "d-1", "amount": 100000}, seq=1)
+        time.sleep(0.5)
         he.close()
+        before = list(he.q.queue)           # what the cloud got before the outage
         b.stop()
         time.sleep(86400 / speed + 2)      # a simulated day with the broker down
         b.start()
@@ -228,7 +230,7 @@ def test_broker_down_a_sim_day_events_exactly_once_in_order(tmp_path):
         assert a and a["ok"]
         assert m.p.poll() is None, m.output()      # a write error on a dead socket once killed it
         time.sleep(2)
-        evts = [e for (_, k, e, _) in list(he.q.queue) if k == "evt"]
+        evts = [e for (_, k, e, _) in before + list(he.q.queue) if k == "evt"]
         seqs = []
         for e in evts:
             if e["seq"] not in seqs:
