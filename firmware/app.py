@@ -207,6 +207,9 @@ class App:
                 import sys
                 sys.exit(9)               # test hook: die after prepay.save(), before the ack
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
+            if self.commands.save_due:
+                self.commands.save_due = False
+                self.prepay.save()
             self._drain(now)
             if self.commands.reboot_requested:
                 self.stop_code = REBOOT

@@ -20,6 +20,7 @@ import queue
 import secrets
 import socket
 import sys
+import threading
 import time
 from urllib.parse import urlparse
 
@@ -62,6 +63,7 @@ class HeadEnd:
         self.meter = meter
         self.q = queue.Queue()
         self.acks = {}
+        self._cv = threading.Condition()    # wait_ack wakes the moment an ack arrives
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
                              clean_session=clean)
         if username:
@@ -92,7 +94,9 @@ class HeadEnd:
             obj = {"_raw": m.payload}
         kind = parts[-1]
         if kind == "ack" and isinstance(obj, dict):
-            self.acks.setdefault(obj.get("id"), []).append(obj)
+            with self._cv:
+                self.acks.setdefault(obj.get("id"), []).append(obj)
+                self._cv.notify_all()
         self.q.put((parts[-2], kind, obj, m.retain))
 
     def publish_raw(self, meter, payload, topic="cmd", retain=False, qos=1):
@@ -108,12 +112,15 @@ class HeadEnd:
 
     def wait_ack(self, cid, n0=0, wait_s=10.0):
         t_end = time.time() + wait_s
-        while time.time() < t_end:
-            got = self.acks.get(cid, [])
-            if len(got) > n0:
-                return got[n0]
-            time.sleep(0.0005)
-        return None
+        with self._cv:
+            while True:
+                got = self.acks.get(cid, [])
+                if len(got) > n0:
+                    return got[n0]
+                left = t_end - time.time()
+                if left <= 0:
+                    return None
+                self._cv.wait(left)
 
     def close(self):
         self.c.loop_stop()

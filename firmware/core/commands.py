@@ -41,6 +41,7 @@ class Commands:
         self.fw = fw
         self.rejected = 0               # RAM only: a rejection changes no persisted state
         self.reboot_requested = False
+        self.save_due = False           # a read-only op's seq: saved by the app right after the ack
         self._last_bad_mac_ms = None
 
     def setting(self, name, default):
@@ -147,16 +148,21 @@ class Commands:
                     return self._reject(cid, code, now_s)
         except ValueError as e:
             return self._reject(cid, "bad_args", now_s, str(e))
-        self._accept(cid, seq, dup)
+        self._accept(cid, seq, dup, op in READ_ONLY)
         return self.ack(cid, "ok", dup=dup, now_s=now_s, **extra)
 
-    def _accept(self, cid, seq, dup):
+    def _accept(self, cid, seq, dup, read_only=False):
         c = self.prepay.cmd
         recent = list(c.get("recent", ()))
         recent.append([cid, seq, "ok"])
         c["recent"] = recent[-RECENT_N:]
         c["last_seq"] = seq
-        self.prepay.save()      # effect + seq in one atomic record write
+        if read_only:
+            # nothing but the seq changed: the ack need not wait ~2 ms for the flash write
+            # (docs/protocol.md §3); the caller saves right after publishing the ack
+            self.save_due = True
+        else:
+            self.prepay.save()      # effect + seq in one atomic record write
 
     def _op_recharge(self, a, now_s):
         _only(a, ("txn", "amount"))
@@ -252,6 +258,7 @@ class Commands:
         self.reboot_requested = True
 
 
+READ_ONLY = ("status",)     # ops that change nothing but the seq
 _OPS = ("recharge", "supply", "tariff", "config", "clear", "time", "status", "emergency", "reboot")
 
 
