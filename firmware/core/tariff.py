@@ -219,6 +219,9 @@ def cost(state, t0_s, t1_s, use_base):
                 acc += _tiered_cost(state, spec["tiered"], part)
         if end >= t1_s:
             break
+        if end <= t:
+            # every cut point lies strictly after t; anything else is a bug, never a hang
+            raise RuntimeError("tariff: no progress at %d" % t)
         t = end
     if t1_s > state["t"]:
         state["t"] = t1_s
