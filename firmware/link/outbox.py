@@ -38,13 +38,15 @@ class Outbox:
         except OSError:
             return
         off = 0
+        torn = False
         with f:
             while True:
                 line = f.readline()
                 if not line:
                     break
                 n = len(line)
-                if line[-1:] == b"\n":
+                torn = line[-1:] != b"\n"
+                if not torn:
                     try:
                         ev = json.loads(line)
                         seq = ev["seq"]
@@ -54,6 +56,15 @@ class Outbox:
                         self._index(seq, off, n - 1, ev.get("type") in LOW_TYPES)
                 off += n
         self.size = off
+        if torn:
+            # a power cut mid-append left a line without its newline: the next append would
+            # be glued onto it and lost at the next boot, so rewrite the segment without it
+            self._rewrite(list(range(len(self.seqs))))
+        # acked events whose pointer was not yet saved come back after a reboot (at least once):
+        # keep the bound, shedding by the same policy (they are the oldest)
+        while len(self.seqs) > self.max_n or self.size > self.max_bytes:
+            if not self._drop(True):
+                self._drop(False)
 
     def _index(self, seq, off, n, low):
         self.seqs.append(seq)
@@ -74,7 +85,7 @@ class Outbox:
             return False
         low = ev.get("type") in LOW_TYPES
         line = json.dumps(ev).encode()
-        if len(line) >= LOW_BIT:
+        if len(line) >= LOW_BIT or len(line) > self.max_bytes // 4:
             raise ValueError("event too large")
         if low and self._count_low() >= self.low_max:
             self._drop(True)
