@@ -169,4 +169,46 @@ def test_debt_random_conservation():
         mptest.eq(total + st["debt"], debt)
 
 
+
+def test_warnings_random_walk_against_model():
+    # random recharges and spending; model: level p fires at the first balance at or below
+    # ref*p/100 after each recharge, and never again until the next recharge
+    random.seed(27)
+    for walk in range(40):
+        pct = sorted(set(random.randint(1, 99) for _ in range(random.randint(1, 4))), reverse=True)
+        st, cfg = fresh({"warn_pct": pct, "imminent_h": 0})
+        bal, ref, done = 0, 0, set()
+        for _ in range(120):
+            if random.random() < 0.1:
+                amt = random.randint(0, 5000)
+                to_bal, _ = K.on_recharge(st, cfg, bal, amt, MON)
+                bal += to_bal
+                ref, done = bal, set()
+            else:
+                bal -= random.randint(0, 400)
+            got = K.warnings_due(st, cfg, bal, MON)
+            exp = []
+            for p in pct:
+                if ref > 0 and p not in done and bal * 100 <= ref * p:
+                    done.add(p)
+                    exp.append(str(p))
+            mptest.eq(got, exp, "walk %d" % walk)
+
+
+def test_emergency_and_friendly_floors_combine():
+    st, cfg = fresh({"friendly": {"windows": [["20:00", "08:00"]]}, "friendly_floor_minor": -300})
+    night, day = MON + 22 * H, MON + 12 * H
+    K.take_emergency(st, cfg, night, 100)
+    mptest.true(K.credit_ok(st, cfg, -999, night))     # emergency floor (-1000) is lower
+    mptest.true(K.credit_ok(st, cfg, -999, day))
+    mptest.true(not K.credit_ok(st, cfg, -1000, night))
+    st, cfg = fresh({"friendly": {"windows": [["20:00", "08:00"]]}, "friendly_floor_minor": -5000,
+                     "emergency_minor": 500})
+    K.take_emergency(st, cfg, night, 100)
+    mptest.true(K.credit_ok(st, cfg, -4000, night))    # friendly floor is lower at night
+    mptest.true(not K.credit_ok(st, cfg, -4000, day))   # morning: emergency used up -> off
+    mptest.true(st["ec_out"])
+    mptest.true(not K.credit_ok(st, cfg, -400, day))    # stays off until repaid
+
+
 mptest.main(globals())
