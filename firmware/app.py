@@ -143,6 +143,8 @@ class App:
         now = self.clock.now_s()
         cfg = dict(conf.get("config") or {})
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
+        if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
+            cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
         self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None)
@@ -153,6 +155,9 @@ class App:
         self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
         self.cfg = cfg
         self.token_entry = None
+        if cfg.get("paygo"):
+            from paygo.entry import TokenEntry      # ValueError on a bad paygo config: exit 2
+            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
         host, port, tls = broker(conf, flash)
@@ -179,11 +184,18 @@ class App:
         self.stop_code = None
         APP = self
 
+    @property
+    def entry(self):
+        return self.token_entry          # the name service.py looks for
+
     # ---- link callbacks -----------------------------------------------------------
     def _on_connect(self, link):
         self.inflight = None             # resend the outbox head: the cloud dedupes by seq
         self.last_state = None           # retained state on every connect
-        self._publish_state(self.clock.now_s())
+        now = self.clock.now_s()
+        self._publish_state(now)
+        if not self.always_online:
+            self._telemetry(now)         # water: a session is its only chance to report
 
     def _on_puback(self, pid):
         f = self.inflight
@@ -225,23 +237,23 @@ class App:
         rest = dict(msg)
         b = rest.pop("button", None)
         k = rest.pop("keypad", None)
-        if b is not None:
-            if b != "press":
-                raise ValueError("button must be \"press\"")
-            self.driver.button(now)
+        # validate every field before acting on any (a bad field must not press the button)
+        if b is not None and b != "press":
+            raise ValueError("button must be \"press\"")
         if k is not None:
-            if not isinstance(k, str):
+            if not isinstance(k, str) or not k or [c for c in k if c not in "0123456789*#"]:
                 raise ValueError("keypad must be a string of digits")
             if self.token_entry is None:
-                try:
-                    from paygo.entry import TokenEntry
-                except ImportError:
-                    raise ValueError("no keypad on this build")
-                self.token_entry = TokenEntry(self.prepay, self.cfg)
+                raise ValueError("no keypad: config.json has no paygo")
+        if rest:
+            self.driver.sim(rest)        # the driver validates all its fields, then applies
+        if b is not None:
+            self.driver.button(now)
+        if k is not None:
             self.token_entry.enter(k, now)
             self.prepay.save()
-        if rest:
-            self.driver.sim(rest)
+        # a button or magnet may wake the meter at once: do not wait for the scheduled tick
+        self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
 
     # ---- loop pieces --------------------------------------------------------------------
     def _drain(self, now):
@@ -278,19 +290,27 @@ class App:
         t.update(self.driver.telemetry(now))
         self.link.publish_now(self.topic + "tele", json.dumps(t).encode(), qos=0)
 
+    def _session_start(self, now):
+        # water (ALWAYS_ONLINE False): asked BEFORE the app drains the events, so the driver
+        # sees the new ones (warnings, alarms) in prepay.pending_events()
+        if self.session_ms is None and self.driver.session_due(now):
+            self.session_ms = self.clock.ticks_ms()
+            self.link.want = True
+
     def _session(self):
-        # water (ALWAYS_ONLINE False): connect when the driver says a session is due, collect
-        # queued commands, flush the outbox, then disconnect
+        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect
         link = self.link
-        ms = self.clock.ticks_ms()
         if self.session_ms is None:
-            if self.driver.session_due(self.clock.now_s()):
-                self.session_ms = ms
-                link.want = True
             return
-        age = time.ticks_diff(ms, self.session_ms)
+        age = time.ticks_diff(self.clock.ticks_ms(), self.session_ms)
         idle = link.up() and not len(self.outbox) and self.inflight is None
         if age > SESSION_MAX_MS or (idle and age > SESSION_QUIET_MS):
+            if link.up():
+                now = self.clock.now_s()
+                st = {"online": False, "asleep": True, "ts": now,
+                      "next_session_s": now + max(1, self.driver.period_s())}
+                link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
+                self.last_state = None
             link.want = False
             self.session_ms = None
 
@@ -298,6 +318,8 @@ class App:
         now = self.clock.now_s()
         self.driver.tick(now)
         self.prepay.tick(now)
+        if not self.always_online:
+            self._session_start(now)
         self._drain(now)
         self.eventlog.maybe_save(now)
         self.next_tick_s = now + max(1, self.driver.period_s())
@@ -315,6 +337,8 @@ class App:
             self._session()
         self.link.service()
         self._pump()
+        if self.token_entry is not None and hasattr(self.token_entry, "tick"):
+            self.token_entry.tick(self.clock.ticks_ms())     # keypad LED feedback
         d = self.clock.due_ms(self.next_tick_s)
         if d <= 0:
             self.clock.advance(self.next_tick_s)
