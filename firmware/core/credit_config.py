@@ -109,7 +109,7 @@ def validate_config(patch, base=None):
             if v not in PERIODS:
                 raise ValueError("debt_cap_period: want one of day, week, month")
             out[k] = v
-        elif k in ("friendly_floor_minor", "cutoff_minor"):
+        elif k in ("friendly_floor_minor", "cutoff_minor", "emergency_below_minor"):
             out[k] = _int(v, k, -MONEY_MAX, MONEY_MAX)
         else:
             out[k] = _int(v, k, 0, MONEY_MAX)
