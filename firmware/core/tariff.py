@@ -78,7 +78,7 @@ def tz_offset_s(state):
         return c["tou"]["tz_offset_s"]
     if "tiered" in c:
         return c["tiered"]["tz_offset_s"]
-    return 0
+    return c.get("tz_offset_s", 0)
 
 
 def _in_force(state, now_s):

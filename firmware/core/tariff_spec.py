@@ -119,19 +119,30 @@ def _tiered(t):
 def validate(spec):
     """Return the normalized spec (times as seconds of day, dates as day numbers,
     defaults filled). Idempotent: validate(validate(s)) == validate(s)."""
-    _keys(spec, ("price", "tou", "tiered", "standing_minor_per_day"), "tariff")
+    _keys(spec, ("price", "tou", "tiered", "standing_minor_per_day", "tz_offset_s"), "tariff")
     kinds = [k for k in ("price", "tou", "tiered") if k in spec]
     if len(kinds) != 1:
         raise ValueError("tariff: want exactly one of price, tou, tiered")
     out = {"standing_minor_per_day": _int(spec.get("standing_minor_per_day", 0),
                                           "standing_minor_per_day", 0, STANDING_MAX)}
     k = kinds[0]
+    # A top-level tz_offset_s gives a flat tariff its local midnight (standing charge, daily
+    # history); for tou / tiered it is the default of their own tz_offset_s.
+    tz = spec.get("tz_offset_s")
+    if tz is not None:
+        tz = clock.check_tz(tz)
     if k == "price":
         out["price"] = _int(spec["price"], "price", 0, PRICE_MAX)
-    elif k == "tou":
-        out["tou"] = _tou(spec["tou"])
-    else:
-        out["tiered"] = _tiered(spec["tiered"])
+        if tz is not None:
+            out["tz_offset_s"] = tz
+        return out
+    inner = spec[k]
+    if tz is not None and type(inner) is dict:
+        if inner.get("tz_offset_s", tz) != tz:
+            raise ValueError("tz_offset_s: differs from %s.tz_offset_s" % k)
+        inner = dict(inner)
+        inner["tz_offset_s"] = tz
+    out[k] = _tou(inner) if k == "tou" else _tiered(inner)
     return out
 
 

@@ -28,6 +28,17 @@ def test_flat():
     mptest.eq(T.describe(s, D), {"kind": "flat", "price_now": 15000, "standing_minor_per_day": 25})
 
 
+def test_top_level_tz_offset():
+    s = T.new_state({"price": 5, "tz_offset_s": 8 * H})
+    mptest.eq(T.tz_offset_s(s), 8 * H)
+    mptest.eq(T.tz_offset_s(T.new_state({"price": 5})), 0)
+    n = T.validate({"tz_offset_s": -3600, "tiered": {"steps": [[None, 1]]}})
+    mptest.eq(n["tiered"]["tz_offset_s"], -3600)
+    mptest.eq(T.validate(n), n)
+    mptest.raises(ValueError, T.validate, {"tz_offset_s": 3600, "tou": dict(TOU["tou"], tz_offset_s=0)})
+    mptest.raises(ValueError, T.validate, {"tz_offset_s": 1, "price": 5})
+
+
 def test_tick_ending_exactly_at_switch_vs_spanning():
     s = T.new_state(TOU)
     mptest.eq(parts(T.cost(s, D + 8 * H - 10, D + 8 * H, 10)), (10, 0))   # ends at 08:00
