@@ -136,6 +136,7 @@ def note_cost(state, now_s, cost_minor):
 
 def rate_per_day(state, now_s):
     # -> (minor units charged in the last up-to-24 h, hours covered)
+    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     if state["h0"] < 0:
         return 0, 0
     h = now_s // 3600
@@ -179,6 +180,7 @@ def warnings_due(state, cfg, balance_minor, now_s):
 # ---- friendly periods, cut-off, emergency credit -----------------------------------
 
 def in_friendly(cfg, now_s):
+    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     f = _get(cfg, "friendly")
     day, sod = clock.local(now_s, f["tz_offset_s"])
     if f["weekends"] and clock.weekday(day) >= 5:
@@ -216,6 +218,7 @@ def credit_ok(state, cfg, balance_minor, now_s):
 
 
 def emergency_offered(state, cfg, balance_minor):
+    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
     return (_get(cfg, "emergency_minor") > 0 and not state["ec"]
             and balance_minor <= _get(cfg, "emergency_below_minor"))
 

@@ -10,6 +10,11 @@ from core import clock
 from core.tariff_spec import validate, kind, USE_MAX, _int, _keys  # noqa: F401 (re-export)
 
 DAY_S = 86400
+T_MAX = clock.DAYS_MAX * DAY_S
+
+
+def _now(now_s):
+    return _int(now_s, "now_s", 0, T_MAX)
 
 
 # ---- state -------------------------------------------------------------------------
@@ -51,6 +56,7 @@ def set_pending(state, spec, from_s):
 
 def activate(state, now_s):
     # Promote the pending tariff once its instant has come. -> True if it did.
+    _now(now_s)
     f = state["from"]
     if state["pend"] is None or now_s < f:
         return False
@@ -229,7 +235,7 @@ def cost(state, t0_s, t1_s, use_base):
 
 
 def price_at(state, now_s):
-    spec = _in_force(state, now_s)
+    spec = _in_force(state, _now(now_s))
     if "price" in spec:
         return spec["price"]
     if "tou" in spec:
@@ -241,14 +247,14 @@ def price_at(state, now_s):
 
 
 def standing_minor_per_day(state, now_s):
-    return _in_force(state, now_s)["standing_minor_per_day"]
+    return _in_force(state, _now(now_s))["standing_minor_per_day"]
 
 
 def describe(state, now_s=None):
     # small dict for status / telemetry
     if now_s is None:
         now_s = state["t"]
-    spec = _in_force(state, now_s)
+    spec = _in_force(state, _now(now_s))
     k = kind(spec)
     d = {"kind": k, "price_now": price_at(state, now_s)}
     if k == "tou":

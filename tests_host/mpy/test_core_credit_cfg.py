@@ -159,4 +159,36 @@ def test_check_state():
     mptest.true(rej > 200, "rejected %d" % rej)
 
 
+
+def test_every_public_function_refuses_bad_scalars():
+    random.seed(28)
+    bads = (None, 1.5, "7", True, [], {}, 1 << 62, -(1 << 40))
+    st, cfg = fresh()
+    K.on_recharge(st, cfg, 0, 500, MON)
+    K.note_cost(st, MON, 3)
+    before = repr(st)
+    calls = (
+        (K.on_recharge, [st, cfg, 0, 10, MON], (2, 3, 4)),
+        (K.note_cost, [st, MON, 1], (1, 2)),
+        (K.rate_per_day, [st, MON], (1,)),
+        (K.warnings_due, [st, cfg, 100, MON], (2, 3)),
+        (K.credit_ok, [st, cfg, 100, MON], (2, 3)),
+        (K.in_friendly, [cfg, MON], (1,)),
+        (K.emergency_offered, [st, cfg, 100], (2,)),
+        (K.take_emergency, [st, cfg, MON, 100], (2, 3)),
+        (K.set_reference, [st, 100], (1,)),
+        (K.set_debt, [st, 100], (1,)),
+        (K.describe, [st, cfg, 100], (2,)),
+    )
+    for _ in range(400):
+        fn, args, slots = random.choice(calls)
+        a = list(args)
+        i = random.choice(slots)
+        a[i] = random.choice(bads)
+        if a[i] is None and (fn, i) in ((K.on_recharge, 4), (K.take_emergency, 3)):
+            continue    # optional arguments: None means "use the latest seen"
+        mptest.raises(ValueError, fn, *a)
+        mptest.eq(repr(st), before)
+
+
 mptest.main(globals())

@@ -129,4 +129,30 @@ def test_check_state():
     mptest.true(n > 200, "rejected %d" % n)
 
 
+
+def test_every_public_function_refuses_bad_scalars():
+    random.seed(15)
+    bads = (None, -1, 1.5, "7", True, [], {}, 1 << 62, -(1 << 40))
+    for spec in (TOU, TIER, {"price": 3}):
+        s = T.new_state(spec)
+        T.set_pending(s, {"price": 4}, D + 99)
+        before = repr(s)
+        calls = (
+            (T.cost, [s, D, D + 10, 5], (1, 2, 3)),
+            (T.set_pending, [s, {"price": 1}, D], (2,)),
+            (T.activate, [s, D], (1,)),
+            (T.price_at, [s, D], (1,)),
+            (T.standing_minor_per_day, [s, D], (1,)),
+            (T.describe, [s, D], (1,)),
+        )
+        for _ in range(200):
+            fn, args, slots = random.choice(calls)
+            a = list(args)
+            a[random.choice(slots)] = random.choice(bads)
+            if fn is T.describe and a[1] is None:
+                continue    # describe(state, None) means "the latest priced instant"
+            mptest.raises(ValueError, fn, *a)
+            mptest.eq(repr(s), before)
+
+
 mptest.main(globals())
