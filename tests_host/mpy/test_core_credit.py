@@ -1,9 +1,12 @@
 # core/credit.py on the unix port: warnings once per descent and re-armed by a recharge,
 # imminent from the recent rate, friendly windows (midnight, weekend, holiday, tz),
 # emergency credit flow, debt recovery with cap and carried deduction, bad input.
+import os
 import random
 import mptest
 from core import credit as K, clock as C
+
+SOAK = int(os.getenv("SOAK") or 1)   # scales the generated loops (soak runs)
 
 MON = C.days_from_civil(2026, 11, 30) * 86400     # Monday 00:00 UTC
 H = 3600
@@ -146,7 +149,7 @@ def test_debt_recovery_pct_cap_and_carry():
 
 def test_debt_random_conservation():
     random.seed(23)
-    for _ in range(100):
+    for _ in range(100 * SOAK):
         debt = random.randint(0, 5000)
         pct = random.randint(0, 100)
         cap = random.randint(0, 300)
@@ -174,7 +177,7 @@ def test_warnings_random_walk_against_model():
     # random recharges and spending; model: level p fires at the first balance at or below
     # ref*p/100 after each recharge, and never again until the next recharge
     random.seed(27)
-    for walk in range(40):
+    for walk in range(40 * SOAK):
         pct = sorted(set(random.randint(1, 99) for _ in range(random.randint(1, 4))), reverse=True)
         st, cfg = fresh({"warn_pct": pct, "imminent_h": 0})
         bal, ref, done = 0, 0, set()

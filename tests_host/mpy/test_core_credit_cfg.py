@@ -1,8 +1,11 @@
 # core/credit.py on the unix port: friendly windows (midnight, weekend, holiday, tz) against
 # an independent model, cut-off floors, generated bad config / arguments / saved state.
+import os
 import random
 import mptest
 from core import credit as K, clock as C
+
+SOAK = int(os.getenv("SOAK") or 1)   # scales the generated loops (soak runs)
 
 MON = C.days_from_civil(2026, 11, 30) * 86400     # Monday 00:00 UTC
 H = 3600
@@ -54,7 +57,7 @@ def test_friendly_smets2_example():
 
 def test_friendly_random_against_model():
     random.seed(22)
-    for _ in range(60):
+    for _ in range(60 * SOAK):
         wins = []
         for _ in range(random.randint(0, 3)):
             a = random.randint(0, 95) * 900
@@ -98,7 +101,7 @@ def test_generated_bad_config():
     random.seed(24)
     keys = list(K.DEFAULTS)
     rej = 0
-    for i in range(1500):
+    for i in range(1500 * SOAK):
         k = keys[i % len(keys)] if i % 10 else "nope%d" % i
         v = _mut(K.DEFAULTS.get(k))
         if k == "friendly" and random.randint(0, 1):

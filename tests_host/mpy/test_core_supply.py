@@ -1,8 +1,11 @@
 # core/supply.py on the unix port: the full (state, input) transition table for arming and
 # non-arming meters, hazard sequences, random walks against the priority rule, bad input.
+import os
 import random
 import mptest
 from core.supply import Supply, STATES
+
+SOAK = int(os.getenv("SOAK") or 1)   # scales the generated loops (soak runs)
 
 
 def start(name, arms):
@@ -181,7 +184,7 @@ def test_random_walks_priority_and_arming():
     # Independent model: causes -> state; an arming meter reaches `on` only by confirm.
     random.seed(7)
     names = ("a", "b", "c")
-    for walk in range(300):
+    for walk in range(300 * SOAK):
         arms = walk % 2 == 1
         s = Supply(arms)
         lat = set()

@@ -1,8 +1,11 @@
 # core/tariff.py on the unix port: exact splitting at switching instants, schedule
 # selection, tz offset, tiered steps and reset day, pending activation, generated bad specs.
+import os
 import random
 import mptest
 from core import tariff as T, clock as C
+
+SOAK = int(os.getenv("SOAK") or 1)   # scales the generated loops (soak runs)
 
 D = C.days_from_civil(2026, 11, 30) * 86400      # a Monday, 00:00 UTC
 H = 3600
@@ -53,7 +56,7 @@ def test_tick_ending_exactly_at_switch_vs_spanning():
 def test_parts_sum_to_whole_random():
     random.seed(11)
     s = T.new_state(TOU)
-    for _ in range(2000):
+    for _ in range(2000 * SOAK):
         t0 = D + random.randint(0, 14 * 86400)
         t1 = t0 + random.choice((0, 1, 7, 60, 3600, random.randint(0, 3 * 86400)))
         use = random.randint(0, 100000)

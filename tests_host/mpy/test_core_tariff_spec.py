@@ -1,7 +1,10 @@
 # core/tariff.py on the unix port: generated bad specs, bad cost arguments, corrupt state.
+import os
 import random
 import mptest
 from core import tariff as T, clock as C
+
+SOAK = int(os.getenv("SOAK") or 1)   # scales the generated loops (soak runs)
 
 D = C.days_from_civil(2026, 11, 30) * 86400      # a Monday, 00:00 UTC
 TOU = {"tou": {"rates": {"valley": 1, "peak": 1000000},
@@ -57,7 +60,7 @@ def test_generated_bad_specs_rejected_cleanly():
             {"tou": dict(TOU["tou"], tz_offset_s=3600)}]
     rejected = accepted = 0
     s = T.new_state({"price": 9})
-    for i in range(1500):
+    for i in range(1500 * SOAK):
         spec = base[i % len(base)]
         for _ in range(random.randint(1, 3)):
             spec = mutate(spec)
