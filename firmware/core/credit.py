@@ -81,7 +81,7 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
     """-> (to_balance_minor, recovered_minor). balance_minor is the balance before the
     recharge. Debt recovery takes debt_pct % of the amount, at most what is left of the
     period's cap; what cannot be taken stays as debt. Re-arms warnings; ends emergency
-    credit once the balance is back at or above zero."""
+    credit once the balance is back above cutoff_minor (the emergency credit is repaid)."""
     _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
     _int(amount_minor, "amount_minor", 0, MONEY_MAX)
     if now_s is None:
@@ -94,7 +94,7 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
     cap = _get(cfg, "debt_cap_minor")
     if cap:
         p = now_s // DAY_S // PERIODS[_get(cfg, "debt_cap_period")]
-        if p != state["cap_p"]:
+        if p > state["cap_p"]:   # a clock stepped back never reopens a spent cap
             state["cap_p"] = p
             state["cap_used"] = 0
         if take > cap - state["cap_used"]:
@@ -103,7 +103,7 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
     state["debt"] -= take
     to_bal = amount_minor - take
     new_bal = balance_minor + to_bal
-    if state["ec"] and new_bal >= 0:
+    if state["ec"] and new_bal > _get(cfg, "cutoff_minor"):
         state["ec"] = 0
         state["ec_out"] = False
     set_reference(state, new_bal)

@@ -137,6 +137,7 @@ def test_debt_recovery_pct_cap_and_carry():
     mptest.eq(st["debt"], 950)
     mptest.eq(K.on_recharge(st, cfg, 0, 1000, MON + 7 * 86400), (950, 50))   # next week
     mptest.eq(st["debt"], 900)
+    mptest.eq(K.on_recharge(st, cfg, 0, 1000, MON), (1000, 0))   # clock stepped back: cap stays spent
     mptest.eq(K.describe(st, cfg, 500)["debt_minor"], 900)
     # no cap: 10 % each time until the debt is gone, never more than the debt
     st, cfg = fresh({"debt_minor": 150, "debt_pct": 10})
