@@ -83,7 +83,8 @@ def generate(sc):
             shapes[(h, kind)] = shape
             alias = "%s-%s" % (h, kind[0])
             m = {"id": "%s-%s" % (kind[0], h.lower()), "kind": kind, "household": h,
-                 "tariff": {"price": {"electricity": 60000, "water": 400000, "gas": 300000}[kind]},
+                 "tariff": {"price": {"electricity": 60000, "water": 400000, "gas": 300000}[kind],
+                            "tz_offset_s": tz},
                  "config": dict(sc.get("household_config", {}).get(kind, {}))}
             if thief == h and kind == "electricity" and onset is not None:
                 # the bypass: from the onset the meter sees only `share` of what the home draws
@@ -117,7 +118,7 @@ def generate(sc):
             script["add"] = [[onset, {"flow_lph": leak}]]
         alias = "M-%s" % kind[0]
         meters[alias] = {"id": "%s-master" % kind[0], "kind": kind, "household": "master", "heap": "320k",
-                         "tariff": {"price": 0}, "config": dict(sc.get("master_config", {}).get(kind, {})),
+                         "tariff": {"price": 0, "tz_offset_s": tz}, "config": dict(sc.get("master_config", {}).get(kind, {})),
                          "sim_script": script}
         steps.append({"at": "d0 00:01", "meter": alias, "op": "recharge", "args": {"amount": 1000000}})
         if kind == "gas":

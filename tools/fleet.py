@@ -36,7 +36,7 @@ from brokers import Broker  # noqa: E402
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
 # The meters run the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
 # ESP32 would: importing from source needs far more heap for the compiler.
-BUNDLE = ROOT / "build" / "sim"
+BUNDLE = Path(os.environ.get("SIM_BUNDLE") or ROOT / "build" / "sim")
 MPYPATH = "%s:%s" % (BUNDLE, BUNDLE / "lib")
 HEAP = os.environ.get("FLEET_HEAP", "192k")
 
