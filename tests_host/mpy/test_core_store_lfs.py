@@ -29,7 +29,9 @@ class CutDev:
         self.limit = None
         self.closed = False
         self.dead = False
-        self.blocks = set()
+        # blocks touched; preallocated because a file left open by a cut save is closed
+        # by its GC finaliser, which runs with the heap locked (no allocation allowed)
+        self.blocks = bytearray(NBLOCKS)
 
     def readblocks(self, n, buf, off=0):
         if self.closed:
@@ -46,7 +48,7 @@ class CutDev:
             self.dead = True
             raise OSError(5)
         self.ops += 1
-        self.blocks.add(n)
+        self.blocks[n] = 1
         return True
 
     def writeblocks(self, n, buf, off=None):
