@@ -117,7 +117,7 @@ def generate(sc):
         if leak and onset is not None:
             script["add"] = [[onset, {"flow_lph": leak}]]
         alias = "M-%s" % kind[0]
-        meters[alias] = {"id": "%s-master" % kind[0], "kind": kind, "household": "master", "heap": "320k",
+        meters[alias] = {"id": "%s-master" % kind[0], "kind": kind, "household": "master", "heap": "384k",
                          "tariff": {"price": 0, "tz_offset_s": tz}, "config": dict(sc.get("master_config", {}).get(kind, {})),
                          "sim_script": script}
         steps.append({"at": "d0 00:01", "meter": alias, "op": "recharge", "args": {"amount": 1000000}})

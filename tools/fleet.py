@@ -38,7 +38,7 @@ MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "mic
 # ESP32 would: importing from source needs far more heap for the compiler.
 BUNDLE = Path(os.environ.get("SIM_BUNDLE") or ROOT / "build" / "sim")
 MPYPATH = "%s:%s" % (BUNDLE, BUNDLE / "lib")
-HEAP = os.environ.get("FLEET_HEAP", "192k")
+HEAP = os.environ.get("FLEET_HEAP", "256k")
 
 
 def rss_kb(pid):

@@ -106,7 +106,7 @@ class Run:
                    "seen": set(), "tele": [], "readings": [], "state": None, "acks": {},
                    # the simulated world (sim_script) lives in the meter process too: a bulk
                    # meter's script of every household's changes needs room of its own
-                   "heap": m.get("heap") or os.environ.get("SIM_HEAP", "192k")}
+                   "heap": m.get("heap") or os.environ.get("SIM_HEAP", "256k")}
             self.meters[alias] = rec
             self.by_id[mid] = rec
 
