@@ -92,7 +92,7 @@ class Link(MQTTClient):
 
     def idle(self, ms):
         """Wait up to ms for incoming data (returns early when some arrives)."""
-        if self.state >= CONNACK and self._sock is not None:
+        if self.state >= TLS and self._sock is not None:
             self._poll.poll(ms)
         else:
             time.sleep_ms(ms)
@@ -129,13 +129,11 @@ class Link(MQTTClient):
                     self._start_connect(now)
             elif self.state == CONNECTING:
                 self._check_connected(now)
-            elif self.state == TLS:
-                self._tls_step(now)
             else:
                 self._flush()
                 if self._sock is not None:
                     self._read(now)
-                if self.state == CONNACK and time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
+                if self.state in (TLS, CONNACK) and time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
                     raise OSError(errno.ETIMEDOUT)
                 if self.state == UP:
                     self._keepalive(now)
@@ -173,32 +171,24 @@ class Link(MQTTClient):
             if ev & (select.POLLERR | select.POLLHUP):
                 raise OSError(errno.ECONNREFUSED)
             if ev & select.POLLOUT:
-                self._poll.modify(self._sock, select.POLLIN)
                 if self.tls is not None:
+                    # the raw socket leaves the poll set: a stale registration would leak one
+                    # entry per reconnect and make idle() return at once on a closed fd
+                    self._poll.unregister(self._sock)
                     self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.server,
                                                       do_handshake_on_connect=False)
                     self._poll.register(self._sock, select.POLLIN)
                     self.state = TLS
-                    self._tls_step(now)
                 else:
-                    self._send_connect(now)
+                    self._poll.modify(self._sock, select.POLLIN)
+                # TLS: CONNECT waits in _wbuf; each write() of it advances the non-blocking
+                # handshake (mbedTLS returns WANT_READ -> None) and sends it once done.
+                # write(b"") cannot do this: MicroPython's stream layer returns 0 for an empty
+                # write without calling mbedTLS (found by tests_host/test_link_tls.py)
+                self._send_connect(now)
                 return
         if time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
             raise OSError(errno.ETIMEDOUT)
-
-    def _tls_step(self, now):
-        # mbedTLS on a non-blocking socket: the handshake advances inside write(); it returns
-        # None while it would block
-        if time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
-            raise OSError(errno.ETIMEDOUT)
-        try:
-            r = self._sock.write(b"")
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINPROGRESS):
-                return
-            raise
-        if r is not None:
-            self._send_connect(now)
 
     def _send_connect(self, now):
         flags = 0x02 if self.clean else 0    # clean_session=False: commands queue while offline
@@ -216,7 +206,8 @@ class Link(MQTTClient):
                 flags |= 0x40
                 pay += _str(self.pswd.encode() if isinstance(self.pswd, str) else self.pswd)
         var[7] = flags
-        self.state = CONNACK
+        if self.state != TLS:
+            self.state = CONNACK
         self._t_state = now
         self._t_rx = now
         self._send(b"\x10" + _varlen(len(var) + len(pay)) + var + pay)
@@ -257,13 +248,15 @@ class Link(MQTTClient):
             return
         try:
             n = self._sock.write(self._wbuf)
-        except OSError:
+        except (OSError, ValueError):   # ValueError: mbedTLS certificate errors
             # EPIPE / ECONNRESET while the app publishes (ack, evt, tele, state): the link goes
             # down and backs off; it must never raise into the metering loop
             self._fail(self.ticks_ms())
             return
         if n is None:
             return
+        if self.state == TLS:
+            self.state = CONNACK        # the handshake is over: the CONNECT went out
         self._wbuf = self._wbuf[n:]
         self._t_tx = self.ticks_ms()
 
