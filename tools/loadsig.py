@@ -1,28 +1,32 @@
-"""Labelled appliance load signatures for the malicious-load tests and bench.
+# Labelled appliance load signatures for the malicious-load tests and bench.
+#
+# Runs unchanged on CPython and on the MicroPython unix port (the sim board and the
+# firmware tests import it). Deterministic: every figure comes from a seeded xorshift
+# generator, so a (name, seed) pair always gives the same curve.
+#
+# A signature is a function of time: Appliance.at(t_ms) -> (p_w, n_var), the active power
+# and the non-active power (reactive + distortion, N = sqrt(S^2 - P^2)) of the appliance,
+# (0, 0) while it is off. The sim world sums them (non-active powers add linearly, an
+# approximation that is exact for loads with the same displacement angle).
+#
+# Physical models (typical values from appliance rating plates and power-quality surveys):
+#   resistive (pf 1.00, nichrome cold-resistance inrush of a few %, slow thermal drift):
+#     heater 1000-2000 W thermostat 120 s on / 60 s off; kettle 1800-2200 W for 150 s;
+#     hot_plate 800-1500 W thermostat 40 s on / 20 s off; rice_cooker 400-700 W for 600 s,
+#     then keep-warm 40-60 W.
+#   non-resistive:
+#     fridge 90-150 W pf 0.60-0.70, locked-rotor inrush 5-7x at pf 0.35 for 400 ms, 8 min on /
+#     12 min off; laptop 45-90 W pf 0.50-0.60 (SMPS, no PFC); phone_charger 5-18 W pf 0.45-0.55;
+#     led 5-40 W pf 0.50-0.90; tv 60-150 W pf 0.60-0.90; fan 30-60 W pf 0.80-0.90 with a 2x
+#     start for 500 ms; inverter_ac soft start 150 W -> 900-1500 W over 60-120 s, pf 0.97 (PFC);
+#     microwave 1000-1500 W pf 0.85-0.90 (magnetron transformer), 1.5x inrush 250 ms,
+#     magnetron duty cycle 15 s on / 7 s off.
+# Measurement noise: +-0.5 % on P and +-2 % on N, per 250 ms sample.
+#
+# (Comments, not a docstring: the unix port compiles this module from source in the
+# 64 KiB firmware tests, and a docstring is parsed into the compile peak.)
 
-Runs unchanged on CPython and on the MicroPython unix port (the sim board and the
-firmware tests import it). Deterministic: every figure comes from a seeded xorshift
-generator, so a (name, seed) pair always gives the same curve.
-
-A signature is a function of time: Appliance.at(t_ms) -> (p_w, n_var), the active power
-and the non-active power (reactive + distortion, N = sqrt(S^2 - P^2)) of the appliance,
-(0, 0) while it is off. The sim world sums them (non-active powers add linearly, an
-approximation that is exact for loads with the same displacement angle).
-
-Physical models (typical values from appliance rating plates and power-quality surveys):
-  resistive (pf 1.00, nichrome cold-resistance inrush of a few %, slow thermal drift):
-    heater 1000-2000 W thermostat 120 s on / 60 s off; kettle 1800-2200 W for 150 s;
-    hot_plate 800-1500 W thermostat 40 s on / 20 s off; rice_cooker 400-700 W for 600 s,
-    then keep-warm 40-60 W.
-  non-resistive:
-    fridge 90-150 W pf 0.60-0.70, locked-rotor inrush 5-7x at pf 0.35 for 400 ms, 8 min on /
-    12 min off; laptop 45-90 W pf 0.50-0.60 (SMPS, no PFC); phone_charger 5-18 W pf 0.45-0.55;
-    led 5-40 W pf 0.50-0.90; tv 60-150 W pf 0.60-0.90; fan 30-60 W pf 0.80-0.90 with a 2x
-    start for 500 ms; inverter_ac soft start 150 W -> 900-1500 W over 60-120 s, pf 0.97 (PFC);
-    microwave 1000-1500 W pf 0.85-0.90 (magnetron transformer), 1.5x inrush 250 ms,
-    magnetron duty cycle 15 s on / 7 s off.
-Measurement noise: +-0.5 % on P and +-2 % on N, per 250 ms sample.
-"""
+import loadsig_kinds
 
 RESISTIVE = ("heater", "kettle", "hot_plate", "rice_cooker")
 NON_RESISTIVE = ("fridge", "laptop", "phone_charger", "led", "tv", "fan", "inverter_ac",
@@ -69,45 +73,12 @@ class Appliance:
         self.t_on_ms = t_on_ms
         self.t_off_ms = t_off_ms
         r = Rng(seed * 1009 + sum(ord(ch) for ch in name))
-        u = r.uniform
         self.cycle = None               # (on_ms, off_ms) thermostat / compressor / duty cycle
         self.run_ms = None              # runs this long, then `after`
         self.after = (0.0, 1.0)         # (p_w, pf) after run_ms
         self.inrush = (1.0, 1.0, 0)     # (factor, pf, ms)
         self.ramp = None                # (from_w, ms) soft start
-        if name == "heater":
-            self.p, self.pf, self.cycle = u(1000, 2000), 1.0, (120000, 60000)
-            self.inrush = (1.04, 1.0, 2000)
-        elif name == "kettle":
-            self.p, self.pf, self.run_ms = u(1800, 2200), 1.0, 150000
-            self.inrush = (1.03, 1.0, 1500)
-        elif name == "hot_plate":
-            self.p, self.pf, self.cycle = u(800, 1500), 1.0, (40000, 20000)
-            self.inrush = (1.04, 1.0, 2000)
-        elif name == "rice_cooker":
-            self.p, self.pf, self.run_ms = u(400, 700), 1.0, 600000
-            self.after = (u(40, 60), 1.0)
-            self.inrush = (1.03, 1.0, 1500)
-        elif name == "fridge":
-            self.p, self.pf, self.cycle = u(90, 150), u(0.60, 0.70), (480000, 720000)
-            self.inrush = (u(5, 7), 0.35, 400)
-        elif name == "laptop":
-            self.p, self.pf = u(45, 90), u(0.50, 0.60)
-        elif name == "phone_charger":
-            self.p, self.pf = u(5, 18), u(0.45, 0.55)
-        elif name == "led":
-            self.p, self.pf = u(5, 40), u(0.50, 0.90)
-        elif name == "tv":
-            self.p, self.pf = u(60, 150), u(0.60, 0.90)
-        elif name == "fan":
-            self.p, self.pf = u(30, 60), u(0.80, 0.90)
-            self.inrush = (2.0, 0.5, 500)
-        elif name == "inverter_ac":
-            self.p, self.pf = u(900, 1500), 0.97
-            self.ramp = (150.0, int(u(60000, 120000)))
-        elif name == "microwave":
-            self.p, self.pf, self.cycle = u(1000, 1500), u(0.85, 0.90), (15000, 7000)
-            self.inrush = (1.5, 0.6, 250)
+        loadsig_kinds.shape(self, name, r.uniform)
 
     def _noise(self, t_ms, k, span):
         x = _mix((self.seed * 7919 + (t_ms // 250) * 31 + k) & 0xFFFFFFFF or 1)
