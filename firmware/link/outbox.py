@@ -3,7 +3,9 @@
 # Flash layout, bounded writes: one append-only segment "outbox.log" (one JSON event per
 # line) and a persisted ack pointer (store record "outbox": {"acked": seq}). The segment is
 # rewritten without acknowledged lines only when it is empty or mostly acknowledged.
-# RAM holds an index of (seq, offset, length|low flag) in arrays, never the events.
+# RAM holds an index of (seq, offset, length|low flag) in arrays, never the events. An ack
+# moves a head index (self._h); the arrays are rebuilt only when the segment is rewritten
+# (rebuilding them on every ack fragmented a 64 KiB heap into MemoryError, OUTBOX_N=3000).
 import json
 import os
 from array import array
@@ -32,6 +34,7 @@ class Outbox:
         self.seqs = array("I")
         self.offs = array("I")
         self.lens = array("H")
+        self._h = 0
         self.size = 0
         try:
             f = open(self.path, "rb")
@@ -59,10 +62,10 @@ class Outbox:
         if torn:
             # a power cut mid-append left a line without its newline: the next append would
             # be glued onto it and lost at the next boot, so rewrite the segment without it
-            self._rewrite(list(range(len(self.seqs))))
+            self._rewrite(range(len(self.seqs)))
         # acked events whose pointer was not yet saved come back after a reboot (at least once):
         # keep the bound, shedding by the same policy (they are the oldest)
-        while len(self.seqs) > self.max_n or self.size > self.max_bytes:
+        while len(self) > self.max_n or self.size > self.max_bytes:
             if not self._drop(True):
                 self._drop(False)
 
@@ -73,10 +76,18 @@ class Outbox:
         self.last_seq = seq
 
     def __len__(self):
-        return len(self.seqs)
+        return len(self.seqs) - self._h
+
+    def queued(self):
+        """The queued seqs, oldest first (tests, service console)."""
+        return [self.seqs[i] for i in range(self._h, len(self.seqs))]
 
     def _count_low(self):
-        return sum(1 for x in self.lens if x & LOW_BIT)
+        n = 0
+        for i in range(self._h, len(self.lens)):
+            if self.lens[i] & LOW_BIT:
+                n += 1
+        return n
 
     def append(self, ev):
         """Store an event durably. Idempotent by ev["seq"]: an already stored seq is skipped."""
@@ -103,9 +114,9 @@ class Outbox:
     def _drop(self, low):
         # shed the oldest low-priority entry (or, when only billing/safety ones are left and
         # the outbox is full, the oldest of those); rewrite the segment so it stays dropped
-        for i in range(len(self.seqs)):
+        for i in range(self._h, len(self.seqs)):
             if bool(self.lens[i] & LOW_BIT) == low:
-                keep = [j for j in range(len(self.seqs)) if j != i]
+                keep = [j for j in range(self._h, len(self.seqs)) if j != i]
                 if low:
                     self.dropped_low += 1
                 else:
@@ -116,27 +127,26 @@ class Outbox:
 
     def head(self):
         """(seq, payload bytes) of the oldest unacknowledged event, or None."""
-        if not len(self.seqs):
+        h = self._h
+        if h >= len(self.seqs):
             return None
-        n = self.lens[0] & ~LOW_BIT
+        n = self.lens[h] & ~LOW_BIT
         with open(self.path, "rb") as f:
-            f.seek(self.offs[0])
-            return self.seqs[0], f.read(n)
+            f.seek(self.offs[h])
+            return self.seqs[h], f.read(n)
 
     def acked(self, seq):
         """The broker acknowledged the event with this seq (the head)."""
-        if not len(self.seqs) or self.seqs[0] != seq:
+        if not len(self) or self.seqs[self._h] != seq:
             return
-        self.seqs = self.seqs[1:]
-        self.offs = self.offs[1:]
-        self.lens = self.lens[1:]
+        self._h += 1
         self.acked_seq = seq
         self._unsaved_acks += 1
-        if not len(self.seqs):
+        if not len(self):
             self._rewrite([])
         elif self._unsaved_acks >= ACK_EVERY:
             self._save_ptr()
-            if self.offs[0] > self.max_bytes // 2:
+            if self.offs[self._h] > self.max_bytes // 2:
                 self._compact()
 
     def _save_ptr(self):
@@ -144,8 +154,8 @@ class Outbox:
         self._unsaved_acks = 0
 
     def _compact(self):
-        if len(self.seqs) and self.offs[0]:
-            self._rewrite(list(range(len(self.seqs))))
+        if len(self) and self.offs[self._h]:
+            self._rewrite(range(self._h, len(self.seqs)))
 
     def _rewrite(self, keep):
         # write the kept lines to a new file, then rename over the old one (atomic on
@@ -158,6 +168,7 @@ class Outbox:
             except OSError:
                 pass
             self.seqs, self.offs, self.lens, self.size = array("I"), array("I"), array("H"), 0
+            self._h = 0
             return
         tmp = self.path + ".new"
         seqs, offs, lens = array("I"), array("I"), array("H")
@@ -173,3 +184,4 @@ class Outbox:
                 off += n + 1
         os.rename(tmp, self.path)
         self.seqs, self.offs, self.lens, self.size = seqs, offs, lens, off
+        self._h = 0
