@@ -77,7 +77,11 @@ class Broker:
             conf = os.path.join(self.dir, "broker.yaml")
             Path(conf).write_text(
                 "listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:%d\n"
-                "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+                # allow_anonymous false: amqtt 0.12 marks EVERY session anonymous when it is
+                # true and then queues nothing for offline sessions (broker.py: `not
+                # target_session.is_anonymous`); false accepts any client that gives a username,
+                # no password needed (plugins/authentication.py). Nameless clients are refused.
+                "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: false\n"
                 % self.port)
             exe = Path(sys.executable).parent / "amqtt"
             cmd = [str(exe if exe.exists() else "amqtt"), "-c", conf]
