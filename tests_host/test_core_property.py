@@ -8,7 +8,8 @@ with exact integer arithmetic:
     balance == credits - charges - standing - recovered   (exactly)
     no txn credited twice
     charges * 10^6 + remainder == exact cost of all billed use (so charges == floor(cost))
-    standing charged once per local day, never again after a clock jump back
+    standing charged for every local day exactly once (days skipped by a forward jump or
+    a reboot late, at most 62 in one catch-up), never again after a clock jump back
 On an unclean reboot (a power cut) the model rolls back to the last op that ended in a
 save, which the driver reports through the store's write counter.
 
@@ -29,6 +30,7 @@ DRIVER = os.path.join(os.path.dirname(__file__), "mpy", "core_driver.py")
 MICRO = 10 ** 6
 T0 = 1700000000  # 2023-11-14 22:13:20 UTC
 DAY = 86400
+CATCHUP = 62  # core/prepay.py CATCHUP_DAYS: most days of standing charge in one catch-up
 
 
 class Model:
@@ -69,11 +71,19 @@ class Model:
         self.reg += use
 
     def tick(self, now):
-        self._activate(now)
+        # standing for every local day (UTC here) not yet charged, each at the tariff in
+        # force at its midnight (today: at now), the latest CATCHUP of them at most; then
+        # the pending tariff activates
         d = now // DAY
+        if self.st_day is None:
+            first = d
+        else:
+            first = max(self.st_day + 1, d - CATCHUP + 1)
+        for day in range(first, d + 1):
+            self.standing += self._in_force(now if day == d else day * DAY)[1]
         if self.st_day is None or d > self.st_day:
-            self.standing += self._in_force(now)[1]
             self.st_day = d
+        self._activate(now)
 
     def credit(self, txn, amount):
         if txn in self.txns:
@@ -97,6 +107,7 @@ op_st = st.one_of(
     st.tuples(st.just("use"), st.integers(0, 7200), st.integers(0, 3000)),
     st.tuples(st.just("use"), st.integers(1, 60), st.integers(0, 40)),
     st.tuples(st.just("jump"), st.integers(-3 * DAY, 3 * DAY)),
+    st.tuples(st.just("jump"), st.integers(-70 * DAY, 70 * DAY)),  # crosses the 62-day cap
     st.tuples(st.just("credit"), st.sampled_from(["a", "b", "c", "d:1", "e_2", "f.3", "g-4"]),
               st.integers(1, 1000000)),
     st.tuples(st.just("tariff"), price_st, st.integers(0, 500)),

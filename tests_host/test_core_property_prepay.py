@@ -1,5 +1,6 @@
 """Runs tests_host/mpy/core_prepay_checks.py (the Prepay facade's unit checks and
-generated bad input) on the real MicroPython port.
+generated bad input) and core_prepay_days.py (standing charge per day, local midnight)
+on the real MicroPython port.
 
 The composed core (tariff + credit + supply + prepay) does not load from source within
 the suite's 64k heap on the unix port (compile-time peaks; docs/ledger.md "Memory"), so
@@ -9,14 +10,18 @@ passes, from source and precompiled with mpy-cross.
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import run_mpy
 
 HEAP = os.environ.get("CORE_HEAP", "128k")
 SCRIPT = Path(__file__).parent / "mpy" / "core_prepay_checks.py"
+DAYS = Path(__file__).parent / "mpy" / "core_prepay_days.py"  # standing catch-up, local midnight
 
 
-def test_prepay_checks(tmp_path):
-    r = run_mpy([SCRIPT], heap=HEAP, cwd=tmp_path)
+@pytest.mark.parametrize("script", [SCRIPT, DAYS], ids=["checks", "days"])
+def test_prepay_checks(tmp_path, script):
+    r = run_mpy([script], heap=HEAP, cwd=tmp_path)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]

@@ -21,6 +21,10 @@ from core.supply import Supply
 RECORD = "prepay"
 VERSION = const(1)
 PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are dropped (counted)
+# Most days of standing charge taken in one catch-up (a meter off for two months, the
+# history's 62 days); beyond it a gap is reported, not charged, so a bogus forward clock
+# jump cannot drain the account (docs/ledger.md)
+CATCHUP_DAYS = const(62)
 
 
 class Prepay:
@@ -203,10 +207,11 @@ class Prepay:
 
     def tick(self, now_s):
         check_now(now_s)
+        # the rollover first: days it charges late see a still-pending tariff's "from"
+        self._rollover(now_s)
         if tariff.activate(self.tar, now_s):
             self.emit("tariff_active", now_s)
             self._urgent = True
-        self._rollover(now_s)
         for level in credit.warnings_due(self.cr, self.cfg, self.led.balance_minor, now_s):
             self.emit("low_balance", now_s, level=level, balance=self.led.balance_minor)
             self._urgent = True
@@ -233,7 +238,8 @@ class Prepay:
         self._supply_events(self.supply.set_credit(ok, now_s), now_s)
 
     def _rollover(self, now_s):
-        days = clock.local(now_s, tariff.tz_offset_s(self.tar))[0]
+        tz = tariff.tz_offset_s(self.tar)
+        days = clock.local(now_s, tz)[0]
         if self.today is None:
             self.today = [days, 0, 0, 0]
         elif days > self.today[0]:
@@ -244,16 +250,40 @@ class Prepay:
                       cost=cost_micro // 1000000 + st)
             self.today = [days, 0, 0, 0]
             self._urgent = True
-        # standing charge: once per local day, never again for a day already charged
-        # (a clock jump back lands on days <= st_day and charges nothing)
-        if self.st_day is None or days > self.st_day:
-            amt = tariff.standing_minor_per_day(self.tar, now_s)
-            self.st_day = days
-            self._urgent = True
-            if amt:
-                self.led.standing(amt)
-                if self.today[0] == days:
-                    self.today[3] += amt
+        # standing charge: every local day exactly once. st_day only moves forward, so a
+        # clock jump back charges nothing again; days skipped (meter off, clock jumped
+        # forward) are charged at the next tick, at most CATCHUP_DAYS of them (docs/ledger.md)
+        if self.st_day is None:
+            self._standing(days, days, now_s, tz)
+        elif days > self.st_day:
+            self._standing(self.st_day + 1, days, now_s, tz)
+
+    def _standing(self, first, days, now_s, tz):
+        n = days - first + 1
+        skip = n - CATCHUP_DAYS if n > CATCHUP_DAYS else 0
+        total = 0
+        for d in range(first + skip, days + 1):
+            # each day at the tariff in force at its local midnight (a pending tariff's
+            # "from" counts); today at now
+            amt = tariff.standing_minor_per_day(self.tar, now_s if d == days else max(0, d * 86400 - tz))
+            total += amt
+            if d < days and amt and self.hist.fold(d, 0, 0, amt):
+                self.hist_dirty = True  # a missed day: no use, its standing charge only
+        self.st_day = days
+        self._urgent = True
+        if total:
+            self.led.standing(total)
+        if self.today[0] == days:
+            self.today[3] += amt  # the loop's last day is today
+        if n > 1:
+            ev = {"days": n - skip, "amount": total, "from": clock.iso_date(first + skip),
+                  "to": clock.iso_date(days)}
+            if skip:
+                # a long gap or a bogus forward jump: the head-end reconciles these days
+                ev["uncharged_days"] = skip
+                ev["uncharged_from"] = clock.iso_date(first)
+                ev["uncharged_to"] = clock.iso_date(first + skip - 1)
+            self.emit("standing_catchup", now_s, **ev)
 
     # ---- commands and local actions (core/prepay_actions.py) ------------------------
     def recharge(self, txn, amount_minor, now_s, via="remote"):
