@@ -134,6 +134,7 @@ class Fleet:
     def connect_headend(self, port):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fleet-he-%d" % os.getpid())
         self.client.on_message = self.on_message
+        self.client.username_pw_set("fleet-headend")    # amqtt queues only for named sessions
         self.client.connect(self.host, port)
         self.client.socket().setsockopt(6, 1, 1)
         for leaf in ("ack", "evt", "state"):
@@ -252,17 +253,30 @@ def main(argv=None):
         with Broker() as b:
             pid = b.proc.pid if b.proc else None
             if a.search:
-                n, best = 10, None
-                while n <= a.max_n:
+                def good(n):
                     res = run(n, [b.port], pid)
                     res["broker"] = b.kind
                     out.append(res)
                     print_row(res)
-                    if res["p99_ms"] >= 1000 or res["connected"] < n or res["acked"] < res["commands"]:
+                    sys.stdout.flush()
+                    return res["p99_ms"] < 1000 and res["connected"] == n and res["acked"] == res["commands"]
+                # double until p99 reaches 1 s, then two bisection steps between the last good and first bad
+                n, best, bad = 10, None, None
+                while n <= a.max_n:
+                    if not good(n):
+                        bad = n
                         break
                     best = n
                     n *= 2
-                print("largest N with p99 < 1 s: %s" % best)
+                for _ in range(2):
+                    if best is None or bad is None or bad - best <= 20:
+                        break
+                    mid = (best + bad) // 2
+                    if good(mid):
+                        best = mid
+                    else:
+                        bad = mid
+                print("largest N with p99 < 1 s: %s%s" % (best, "" if bad else " (the largest tried; raise --max-n)"))
             else:
                 res = run(a.n, [b.port], pid)
                 res["broker"] = b.kind

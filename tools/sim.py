@@ -230,6 +230,7 @@ class Run:
             self.seq = {}
             self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sim-headend-%d" % os.getpid())
             self.client.on_message = self.on_message
+            self.client.username_pw_set("sim-headend")    # amqtt queues only for named sessions
             self.client.connect(self.broker.host, self.broker.port)
             self.client.socket().setsockopt(6, 1, 1)
             for leaf in ("evt", "tele", "state", "ack"):
