@@ -1,5 +1,6 @@
 """Shared fixtures: the MicroPython unix port, its module path, and helpers to run it."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,14 @@ MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "mic
 MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
 collect_ignore_glob = ["mpy/*"]  # MicroPython scripts, run by test_mpy_suites.py
 HEAP = os.environ.get("MPY_HEAP", "64k")
+
+
+def script_heap(path, default=HEAP):
+    """The heap a tests_host/mpy script declares on its first line (`# heap: 192k`), else
+    default. One place per script, read by test_mpy_suites.py and tools/heap_margins.py."""
+    with open(str(path)) as f:
+        m = re.match(r"#\s*heap:\s*(\d+k)\s*$", f.readline())
+    return m.group(1) if m else default
 
 
 def mpy_env(extra=None):
