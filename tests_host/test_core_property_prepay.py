@@ -17,9 +17,10 @@ from conftest import run_mpy
 HEAP = os.environ.get("CORE_HEAP", "128k")
 SCRIPT = Path(__file__).parent / "mpy" / "core_prepay_checks.py"
 DAYS = Path(__file__).parent / "mpy" / "core_prepay_days.py"  # standing catch-up, local midnight
+RESTORE = Path(__file__).parent / "mpy" / "core_prepay_restore.py"  # generated wrong records
 
 
-@pytest.mark.parametrize("script", [SCRIPT, DAYS], ids=["checks", "days"])
+@pytest.mark.parametrize("script", [SCRIPT, DAYS, RESTORE], ids=["checks", "days", "restore"])
 def test_prepay_checks(tmp_path, script):
     r = run_mpy([script], heap=HEAP, cwd=tmp_path)
     out = r.stdout + r.stderr

@@ -14,8 +14,8 @@ from micropython import const
 from core import clock, credit, history, tariff
 from core import prepay_actions as actions
 from core.ledger import Ledger
-from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, is_int,
-                                split_config)
+from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, check_record,
+                                is_int, split_config)
 from core.supply import Supply
 
 RECORD = "prepay"
@@ -100,6 +100,7 @@ class Prepay:
     def _restore(self, d):
         if d.get("v") != VERSION or d.get("kind") != self.kind:
             raise ValueError("record version/kind mismatch")
+        check_record(d)  # shapes first: nothing below indexes a wrong type
         cfg = d["cfg"]
         own, cpatch = split_config(cfg, cfg)
         if len(own) + len(cpatch) != len(DEFAULTS) + len(credit.DEFAULTS):
@@ -118,12 +119,6 @@ class Prepay:
         self.dropped = d.get("drop", 0)
         self.cmd = d["cmd"]
         self.ext = d["ext"]
-        for k, t in (("cfg", dict), ("tar", dict), ("cr", dict), ("alarms", dict), ("pend", list),
-                     ("cmd", dict), ("ext", dict)):
-            if not isinstance(d[k], t):
-                raise ValueError("record field %s invalid" % k)
-        if not is_int(self.register) or self.register < 0 or not is_int(self.next_seq):
-            raise ValueError("record counters invalid")
 
     def _arms(self):
         return True if self._forced_arms else bool(self.cfg.get("arm_on_restore"))
@@ -212,6 +207,9 @@ class Prepay:
         if tariff.activate(self.tar, now_s):
             self.emit("tariff_active", now_s)
             self._urgent = True
+        # warnings_due marks the levels it fires in the credit state: a level fired but not
+        # saved would fire again after a reboot, so every firing saves ("bal" it also
+        # writes is a cache refreshed on every call, not worth a flash write)
         for level in credit.warnings_due(self.cr, self.cfg, self.led.balance_minor, now_s):
             self.emit("low_balance", now_s, level=level, balance=self.led.balance_minor)
             self._urgent = True
@@ -234,7 +232,10 @@ class Prepay:
             self._saved_s = now_s
 
     def _apply_credit(self, now_s):
+        spent = self.cr["ec_out"]
         ok = credit.credit_ok(self.cr, self.cfg, self.led.balance_minor, now_s)
+        if self.cr["ec_out"] != spent:
+            self._urgent = True  # emergency credit used up: persist it (no reconnect after a reboot)
         self._supply_events(self.supply.set_credit(ok, now_s), now_s)
 
     def _rollover(self, now_s):

@@ -57,3 +57,44 @@ def split_config(patch, base=None):
         cpatch[k] = patch[k]
     own = own_config(patch)
     return own, credit.validate_config(cpatch, base) if cpatch else {}
+
+
+def _ints(v, n, what):
+    if type(v) is not list or len(v) != n:
+        raise ValueError("record field %s invalid" % what)
+    for x in v:
+        if not is_int(x) or x < 0:
+            raise ValueError("record field %s invalid" % what)
+
+
+def check_record(d):
+    """The parts of a persisted prepay record the facade keeps as they are (the ledger,
+    tariff, credit and supply states are checked by their own modules): a CRC-valid but
+    wrong record is refused (ValueError) and rebuilt, never trusted into a crash later."""
+    for k, t in (("cfg", dict), ("tar", dict), ("cr", dict), ("alarms", dict), ("pend", list),
+                 ("cmd", dict), ("ext", dict), ("led", dict), ("sup", dict)):
+        if type(d.get(k)) is not t:
+            raise ValueError("record field %s invalid" % k)
+    for k in ("reg", "seq", "drop"):
+        if not is_int(d.get(k, 0)) or d.get(k, 0) < 0:
+            raise ValueError("record field %s invalid" % k)
+    if d["day"] is not None:
+        _ints(d["day"], 4, "day")
+    if d["std"] is not None and (not is_int(d["std"]) or d["std"] < 0):
+        raise ValueError("record field std invalid")
+    for k in d["alarms"]:
+        if type(k) is not str or not is_int(d["alarms"][k]):
+            raise ValueError("record field alarms invalid")
+    last = 0
+    for e in d["pend"]:
+        if type(e) is not dict or not is_int(e.get("seq")) or not last < e["seq"] < d["seq"]:
+            raise ValueError("record field pend invalid")
+        if type(e.get("type")) is not str or not is_int(e.get("ts")):
+            raise ValueError("record field pend invalid")
+        last = e["seq"]
+    c = d["cmd"]
+    if not is_int(c.get("last_seq")) or c["last_seq"] < 0 or type(c.get("recent")) is not list:
+        raise ValueError("record field cmd invalid")
+    for r in c["recent"]:
+        if type(r) is not list or len(r) != 3 or not is_int(r[1]):
+            raise ValueError("record field cmd invalid")
