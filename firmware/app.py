@@ -115,18 +115,6 @@ def broker(conf, flash):
     return host, port, ctx
 
 
-def _event_for_cloud(e):
-    # protocol v1 names (issue 3) for the core's event types
-    t = e.get("type")
-    if t == "credit":
-        e = dict(e)
-        e["type"] = "recharge"
-    elif t == "alarm" and e.get("active") is False:
-        e = dict(e)
-        e["type"] = "alarm_clear"
-    return e
-
-
 class App:
     def __init__(self, flash):
         global APP
@@ -261,7 +249,7 @@ class App:
         if not evs:
             return
         for e in evs:
-            self.outbox.append(_event_for_cloud(e))   # durable before it counts as delivered
+            self.outbox.append(e)   # durable before it counts as delivered
             self.eventlog.append(e)
         self.prepay.events_delivered(evs[-1]["seq"])
 

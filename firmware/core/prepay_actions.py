@@ -22,7 +22,8 @@ def recharge(p, txn, amount_minor, now_s, via="remote"):
                                            amount_minor, now_s)
     assert to_bal + recovered == amount_minor and 0 <= recovered <= amount_minor
     p.led.credit(txn, amount_minor, p.cfg["recharge_max_minor"], recovered)
-    p.emit("credit", now_s, txn=txn, amount=amount_minor, recovered=recovered, via=via,
+    # protocol v1 event names (docs/protocol.md §6) everywhere: outbox and local event log
+    p.emit("recharge", now_s, txn=txn, amount=amount_minor, recovered=recovered, via=via,
            balance=p.led.balance_minor)
     p._urgent = True
     p._apply_credit(now_s)
@@ -102,7 +103,7 @@ def alarm_clear(p, name, now_s):
     if name not in p.alarms and name not in p.supply.latches:
         raise ValueError("alarm not active")
     p.alarms.pop(name, None)
-    p.emit("alarm", now_s, name=name, active=False)
+    p.emit("alarm_clear", now_s, name=name, active=False)
     p._urgent = True
     if name in p.supply.latches:
         p._supply_events(p.supply.clear(name, now_s), now_s)

@@ -55,7 +55,7 @@ def test_fresh_meter_is_off_until_credit_then_on():
     mptest.eq(p.balance_minor, 975)
     mptest.eq(p.supply.state, "on")
     ev = p.pending_events()
-    mptest.eq(_types(ev), ["supply", "credit", "supply"])
+    mptest.eq(_types(ev), ["supply", "recharge", "supply"])  # protocol v1 names from the core
     seqs = [e["seq"] for e in ev]
     mptest.eq(seqs, sorted(seqs))
     p.tick(T0 + 3)
@@ -142,6 +142,9 @@ def test_remote_and_safety_latch_priority():
     p.alarm_clear("tamper", T0 + 1)
     mptest.eq(p.supply.state, "on")
     mptest.raises(ValueError, p.alarm_clear, "tamper", T0 + 2)
+    # protocol v1 names from the core itself: raise "alarm", clear "alarm_clear"
+    al = [(e["type"], e["name"], e["active"]) for e in p.pending_events() if "name" in e]
+    mptest.eq(al, [("alarm", "tamper", True), ("alarm_clear", "tamper", False)])
     st = p.status(T0 + 2)
     for k in ("balance", "supply", "alarms", "tariff", "price_now", "register"):
         mptest.true(k in st, k)
