@@ -18,11 +18,18 @@ HEAP = os.environ.get("CORE_HEAP", "128k")
 SCRIPT = Path(__file__).parent / "mpy" / "core_prepay_checks.py"
 DAYS = Path(__file__).parent / "mpy" / "core_prepay_days.py"  # standing catch-up, local midnight
 RESTORE = Path(__file__).parent / "mpy" / "core_prepay_restore.py"  # generated wrong records
+LIMIT = Path(__file__).parent / "mpy" / "core_cmd_limit.py"  # one recharge limit, via Commands
 
 
-@pytest.mark.parametrize("script", [SCRIPT, DAYS, RESTORE], ids=["checks", "days", "restore"])
-def test_prepay_checks(tmp_path, script):
-    r = run_mpy([script], heap=HEAP, cwd=tmp_path)
+# Prepay + Commands + frame from source: measured floor 168k on the unix port, run with a
+# 16k margin (heap policy: floor plus margin for composed tests)
+CMD_HEAP = os.environ.get("CORE_CMD_HEAP", "184k")
+
+
+@pytest.mark.parametrize("script,heap", [(SCRIPT, HEAP), (DAYS, HEAP), (RESTORE, HEAP), (LIMIT, CMD_HEAP)],
+                         ids=["checks", "days", "restore", "limit"])
+def test_prepay_checks(tmp_path, script, heap):
+    r = run_mpy([script], heap=heap, cwd=tmp_path)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]

@@ -102,6 +102,9 @@ class Prepay:
             raise ValueError("record version/kind mismatch")
         check_record(d)  # shapes first: nothing below indexes a wrong type
         cfg = d["cfg"]
+        m = cfg.get("recharge_max_minor")
+        if is_int(m) and m > credit.MONEY_MAX:
+            cfg["recharge_max_minor"] = credit.MONEY_MAX  # older firmware allowed up to 10^12
         own, cpatch = split_config(cfg, cfg)
         if len(own) + len(cpatch) != len(DEFAULTS) + len(credit.DEFAULTS):
             raise ValueError("record config incomplete")

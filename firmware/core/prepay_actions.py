@@ -7,6 +7,8 @@ from core import credit, tariff
 from core.ledger import check_amount, check_txn
 from core.prepay_config import check_now, split_config
 
+BALANCE_MAX = credit.MONEY_MAX * 10  # minor units; credit.credit_ok() refuses a larger balance
+
 
 def recharge(p, txn, amount_minor, now_s, via="remote"):
     check_txn(txn)
@@ -16,6 +18,9 @@ def recharge(p, txn, amount_minor, now_s, via="remote"):
         raise ValueError("via must be a short str")
     if p.led.seen(txn):
         return False
+    if p.led.balance_minor + amount_minor > BALANCE_MAX:
+        # maximum balance cap (SMETS2, domain.md): the credit checks bound the balance
+        raise ValueError("balance would exceed 10^10")
     # on_recharge also re-arms the warnings (new reference balance) and ends an
     # emergency credit once the balance is back at or above zero
     to_bal, recovered = credit.on_recharge(p.cr, p.cfg, p.led.balance_minor,

@@ -30,8 +30,10 @@ def own_config(patch):
             if not isinstance(v, bool):
                 raise ValueError("arm_on_restore must be a bool")
         elif k == "recharge_max_minor":
-            if not is_int(v) or not 1 <= v <= 10 ** 12:
-                raise ValueError("recharge_max_minor must be 1..10^12")
+            # the one recharge limit (commands, tokens, local): at most the credit policy's
+            # bound on any amount, so no second, hidden limit applies after this one
+            if not is_int(v) or not 1 <= v <= credit.MONEY_MAX:
+                raise ValueError("recharge_max_minor must be 1..10^9")
         elif k == "batch_use":
             if not is_int(v) or not 1 <= v <= 100000:
                 raise ValueError("batch_use must be 1..100000")

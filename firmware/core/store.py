@@ -37,27 +37,26 @@ def _name_ok(name):
     return True
 
 
-_OUT = const(1024)  # bytes gathered before one file write
-_SPLIT = const(8)  # a longer list is written in slices of this many items (a dict holding one, key by key)
+_OUT = const(512)  # bytes gathered before one file write
+_SPLIT = const(8)  # a longer list goes out in slices of this many items
 _SEP = (",", ":")
 
 
 class _Writer(io.IOBase):
     # Writes JSON to the file in a few large writes, keeping the byte count and CRC32.
     # Why not json.dump(obj, stream): it calls stream.write() once per token, a Python
-    # call each, ~3.5 ms for a 3.6 KB record on the unix port. Why not one json.dumps():
-    # a 16 KiB record as one string may not fit a fragmented 64 KiB heap. So the big
-    # containers (the record, its pending events, the txn ring) are walked here and
-    # everything below them is serialized by json.dumps() in pieces of at most ~1-2 KB,
-    # gathered in one reused buffer (docs/ledger.md, "Save path").
-    def __init__(self, f, buf):
+    # call each: ~3.5 ms for a 3.6 KB record on the unix port. Why not one json.dumps():
+    # a 16 KiB record as one str may not fit a fragmented 64 KiB heap. So the record is
+    # written key by key, a long list (pending events, the txn ring) in slices of _SPLIT
+    # items, each piece by json.dumps() (docs/ledger.md, "Save path").
+    def __init__(self, f):
         self.f = f
-        self.b = buf
+        self.b = bytearray(_OUT)
         self.k = 0  # bytes held in b
         self.n = 0  # bytes passed to the file
         self.crc = 0
 
-    def put(self, s):
+    def write(self, s):  # also json.dump's stream, on the fallback path
         s = memoryview(s)  # a str's UTF-8 bytes (len(str) counts characters)
         m = len(s)
         k = self.k
@@ -66,9 +65,10 @@ class _Writer(io.IOBase):
             k = 0
             if m > _OUT:
                 self._out(s)
-                return
+                return m
         self.b[k:k + m] = s
         self.k = k + m
+        return m
 
     def flush(self):
         if self.k:
@@ -79,47 +79,40 @@ class _Writer(io.IOBase):
         self.crc = binascii.crc32(b, self.crc)
         self.n += self.f.write(b)
 
-    def value(self, v, depth, top=False):
-        if depth and isinstance(v, dict) and (top or _big_list_in(v)):
+    def value(self, v, split_dict):
+        w = self.write
+        if split_dict and isinstance(v, dict):
             c = "{"
             for k in v:
-                self.put(c)
-                self.put(json.dumps(k))
-                self.put(":")
-                self.value(v[k], depth - 1)
+                w(c)
+                w(json.dumps(k))
+                w(":")
+                x = v[k]
+                # one level down only where a long list sits (led's txn ring)
+                self.value(x, isinstance(x, dict) and _long_list_in(x))
                 c = ","
-            self.put("}")
+            w("}")
         elif isinstance(v, list) and len(v) > _SPLIT:
-            # _SPLIT items per json.dumps(), their brackets cut off
-            self.put("[")
+            w("[")
             for i in range(0, len(v), _SPLIT):
                 if i:
-                    self.put(",")
-                part = v[i:i + _SPLIT]
-                s = _dumps(part)
-                if s is not None:
-                    self.put(memoryview(s)[1:-1])
-                    continue
-                for j in range(len(part)):
-                    if j:
-                        self.put(",")
-                    self.dump(part[j])
-            self.put("]")
+                    w(",")
+                s = _dumps(v[i:i + _SPLIT])
+                if s is None:
+                    for j in range(i, min(i + _SPLIT, len(v))):
+                        if j > i:
+                            w(",")
+                        self.value(v[j], False)
+                else:
+                    w(memoryview(s)[1:-1])  # the slice's own brackets cut off
+            w("]")
         else:
-            self.dump(v)
-
-    def dump(self, v):
-        s = _dumps(v)
-        if s is None:
-            # heap too fragmented for this piece as one str: stream it token by token
-            # (the slow path, small allocations)
-            json.dump(v, self, separators=_SEP)
-        else:
-            self.put(s)
-
-    def write(self, b):  # json.dump's stream
-        self.put(b)
-        return len(b)
+            s = _dumps(v)
+            if s is None:
+                # heap too fragmented for this piece as one str: stream it token by token
+                json.dump(v, self, separators=_SEP)
+            else:
+                w(s)
 
 
 def _dumps(v):
@@ -129,10 +122,9 @@ def _dumps(v):
         return None
 
 
-def _big_list_in(d):
+def _long_list_in(d):
     for k in d:
-        x = d[k]
-        if isinstance(x, list) and len(x) > _SPLIT:
+        if isinstance(d[k], list) and len(d[k]) > _SPLIT:
             return True
     return False
 
@@ -151,7 +143,6 @@ class Store:
         self.reasons = {}  # name -> why the last load() ignored a slot (for the event log)
         self._seq = {}  # name -> (newest valid seq, its slot "a"/"b") as last seen
         self._buf = bytearray(256)
-        self._out = bytearray(_OUT)  # reused by every save()
 
     def _path(self, name, slot):
         return "%s/%s.%s" % (self.root, name, slot)
@@ -255,8 +246,8 @@ class Store:
         # other one (the newest good copy) untouched
         with open(self._path(name, target), "wb") as f:
             f.write(_PLACEHOLDER)
-            w = _Writer(f, self._out)
-            w.value(obj, 3, True)
+            w = _Writer(f)
+            w.value(obj, True)
             w.flush()
             n = w.n
             if n > MAX_BODY:
