@@ -9,7 +9,9 @@ Prints:
      against a baseline of a bare ledger.charge() measured in the same run;
   3. bytes and LittleFS blocks written per simulated day at a typical load, on real
      LittleFS (vfs.VfsLfs2) over a counting block device;
-  4. the worst-case unbilled consumption at a power cut: the policy bound and the
+  4. microseconds per record save, Store.save() against the previous json.dump() token
+     stream measured in the same process;
+  5. the worst-case unbilled consumption at a power cut: the policy bound and the
      largest unsaved amount seen during the simulated day.
 Nothing here asserts a time.
 """
@@ -102,6 +104,50 @@ while t < T0 + 86400:
             hi = a
 print("RESULT", mode, n, us, st.writes - w0, st.bytes_written - b0, dev.progs, dev.erases,
       dev.bytes, hi, peak_unsaved, p.cfg["batch_use"], p.register)
+'''
+
+SAVE_SCRIPT = r'''
+# prepay.save()'s record write (the one flash write a recharge waits for before its ack):
+# Store.save() against the previous path, json.dump() through a per-token CRC sink with the
+# same placeholder-header protocol, on the same record and directory, in this one process
+import binascii, gc, io, json, time
+from core.store import Store
+from core.prepay import Prepay
+st = Store("save_dir")
+T0 = 1700006400
+p = Prepay(st, "electricity", {"tariff": {"price": 150000, "standing_minor_per_day": 30}}, T0)
+p.tick(T0)
+for i in range(8):
+    p.recharge("TOPUP-2023-%04d-%s" % (i, "ab12cd34"), 100000, T0)
+for i in range(12):
+    p.emit("supply", T0, state="on", reason="credit")
+p.save()
+d = p.to_dict()
+class Sink(io.IOBase):
+    def __init__(self, f):
+        self.f = f; self.n = 0; self.crc = 0
+    def write(self, b):
+        self.crc = binascii.crc32(b, self.crc); k = self.f.write(b); self.n += k; return k
+def old_save(seq):
+    with open("save_dir/old.a", "wb") as f:
+        f.write(b"PMRX" + b" " * 26 + b"\n")
+        w = Sink(f)
+        json.dump(d, w, separators=(",", ":"))
+        pre = "PMR1 %010d %05d " % (seq, w.n)
+        f.seek(0)
+        f.write("%s%08x\n" % (pre, binascii.crc32(pre, w.crc) & 0xFFFFFFFF))
+    return w.n
+def med(fn, n=200):
+    ts = []
+    for i in range(n):
+        t0 = time.ticks_us(); fn(i); ts.append(time.ticks_diff(time.ticks_us(), t0))
+    ts.sort()
+    return ts[n // 2], ts[n * 9 // 10]
+gc.collect()
+o50, o90 = med(old_save)
+gc.collect()
+n50, n90 = med(lambda i: st.save("prepay", d))
+print("RESULT", old_save(0), o50, o90, n50, n90)
 '''
 
 CHARGE_SCRIPT = r'''
@@ -211,6 +257,18 @@ def main():
     print("  bytes written by the store: %d" % sbytes)
     print("  LittleFS block programs:    %d (%d bytes), block erases: %d" % (progs, lbytes, erases))
     print("  4 KiB blocks per day:       %.1f (erases)" % erases)
+    d = tempfile.mkdtemp(dir=tmp)
+    (Path(d) / "save.py").write_text(SAVE_SCRIPT)
+    r = run(["save.py"], "128k", SRC_PATH, d)
+    line = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
+    if line:
+        body, o50, o90, n50, n90 = [int(x) for x in line[0].split()[1:]]
+        print("record save (prepay, %d-byte body; a recharge's ack waits for it), unix port:" % body)
+        print("  baseline json.dump token stream (the previous path): p50 %5d us, p90 %5d us" % (o50, o90))
+        print("  Store.save() (json.dumps pieces, 512-byte writes):   p50 %5d us, p90 %5d us  (x%.1f faster)"
+              % (n50, n90, o50 / max(1, n50)))
+    else:
+        print("save benchmark failed:\n" + r.stdout[-1000:] + r.stderr[-1000:])
     print("worst-case unbilled consumption at a power cut:")
     print("  policy bound: batch_use - 1 + one consume() chunk = %d - 1 + chunk Wh" % batch)
     print("  largest unsaved amount seen during the day: %d Wh" % peak_unsaved)
