@@ -55,3 +55,20 @@ def test_fleet_small_against_mosquitto(bundle):
     res = json.loads(r.stdout.strip().splitlines()[-1])[0]
     assert res["connected"] == 8 and res["acked"] == res["commands"] == 32
     assert res["credits_ok"] and res["billing_events_ok"]
+
+
+def _rabbit():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import rabbit_cluster
+    return rabbit_cluster.available()
+
+
+@pytest.mark.skipif(not _rabbit(), reason="rabbitmq-server not installed (.ci/run installs it)")
+def test_fleet_across_a_two_node_rabbitmq_cluster_with_a_node_restart(bundle):
+    # meters alternate between the nodes, the head-end is on node 1, node 2 restarts mid-run:
+    # every acknowledged credit is in the balance once and every billing event arrives
+    r = run_tool([ROOT / "tools" / "fleet.py", "--cluster", "-n", "12", "--json"], bundle, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])[0]
+    assert res["connected"] == 12 and res["acked"] == res["commands"] == 48
+    assert res["credits_ok"] and res["billing_events_ok"]

@@ -65,8 +65,9 @@ def pct(xs, p):
 
 
 class Fleet:
-    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None):
+    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None, creds=None):
         self.n = n
+        self.creds = creds          # (username, password) provisioned into every meter, or None
         self.ports = ports          # meters are spread over these broker ports (cluster nodes)
         self.host = host
         self.root = root
@@ -83,9 +84,11 @@ class Fleet:
         for i in range(self.n):
             mid = "f-%05d" % i
             port = self.ports[i % len(self.ports)]
+            extra = {"sim_script": {"daily": [["00:00", {"load_w": 0, "pf": 1.0}]]}}
+            if self.creds:
+                extra["username"], extra["password"] = self.creds
             cfg = headend.provision(self.dir / mid, mid, "electricity", "mqtt://%s:%d" % (self.host, port),
-                                    root=self.root, sim_speed=1,
-                                    extra={"sim_script": {"daily": [["00:00", {"load_w": 0, "pf": 1.0}]]}})
+                                    root=self.root, sim_speed=1, extra=extra)
             self.meters[mid] = {"key": bytes.fromhex(cfg["key"]), "dir": self.dir / mid, "proc": None, "seq": 0}
 
     def start(self):
@@ -134,7 +137,10 @@ class Fleet:
     def connect_headend(self, port):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fleet-he-%d" % os.getpid())
         self.client.on_message = self.on_message
-        self.client.username_pw_set("fleet-headend")    # amqtt queues only for named sessions
+        if self.creds:
+            self.client.username_pw_set(*self.creds)
+        else:
+            self.client.username_pw_set("fleet-headend")    # amqtt queues only for named sessions
         self.client.connect(self.host, port)
         self.client.socket().setsockopt(6, 1, 1)
         for leaf in ("ack", "evt", "state"):
@@ -176,8 +182,8 @@ class Fleet:
         return cids
 
 
-def run(n, ports, broker_pid=None, rounds=4, rate=50, restart=None, workdir=None):
-    f = Fleet(n, ports, workdir=workdir)
+def run(n, ports, broker_pid=None, rounds=4, rate=50, restart=None, workdir=None, creds=None):
+    f = Fleet(n, ports, workdir=workdir, creds=creds)
     f.provision()
     f.connect_headend(ports[0])
     time.sleep(0.3)
@@ -246,7 +252,9 @@ def main(argv=None):
     if a.cluster:
         from rabbit_cluster import RabbitCluster
         with RabbitCluster() as c:
-            res = run(a.n, c.mqtt_ports, restart=lambda: c.restart_node(1))
+            # RabbitMQ authenticates every named client: the meters get broker credentials
+            # as a deployment would provision them (here the loopback-only default user)
+            res = run(a.n, c.mqtt_ports, restart=lambda: c.restart_node(1), creds=("guest", "guest"))
             res["broker"] = "rabbitmq 2-node cluster (node 2 restarted mid-run)"
             out.append(res)
     else:
@@ -286,7 +294,16 @@ def main(argv=None):
     elif not a.search:
         for r in out:
             print_row(r)
-    bad = [r for r in out if not (r["credits_ok"] and r["billing_events_ok"])]
+    # a run passes only if every meter connected, every command was acked, every acked
+    # credit is in the balance exactly once and every billing event arrived (a search's
+    # last, overloaded step is allowed to miss the latency target, not to lose anything)
+    bad = [r for r in out if not (r["credits_ok"] and r["billing_events_ok"] and r["connected"] == r["n"]
+                                  and r["acked"] == r["commands"])]
+    if a.search and bad and bad == out[-1:] and out[-1]["credits_ok"] and out[-1]["billing_events_ok"]:
+        bad = []
+    for r in bad:
+        print("fleet: FAILED at N=%d: connected %d, acked %d/%d, credits %s, events %s" % (
+            r["n"], r["connected"], r["acked"], r["commands"], r["credits_ok"], r["billing_events_ok"]))
     return 1 if bad else 0
 
 
