@@ -6,7 +6,7 @@ import os
 import random
 
 import mptest
-from core import store
+from core import slot_writer
 from core.store import Store
 
 SOAK = int(os.getenv("SOAK") or 1)
@@ -195,12 +195,12 @@ def test_generated_records_roundtrip_byte_exact():
             v = None
             gc.collect()
         if i % 3 == 0:
-            real = store._dumps
-            store._dumps = lambda v: None  # as if every json.dumps hit a MemoryError
+            real = slot_writer._dumps
+            slot_writer._dumps = lambda v: None  # as if every json.dumps hit a MemoryError
             try:
                 s.save("gen", obj)
             finally:
-                store._dumps = real
+                slot_writer._dumps = real
         else:
             s.save("gen", obj)
         mptest.eq(Store(s.root).load("gen"), obj)
