@@ -265,7 +265,7 @@ def main():
         body, o50, o90, n50, n90 = [int(x) for x in line[0].split()[1:]]
         print("record save (prepay, %d-byte body; a recharge's ack waits for it), unix port:" % body)
         print("  baseline json.dump token stream (the previous path): p50 %5d us, p90 %5d us" % (o50, o90))
-        print("  Store.save() (json.dumps pieces, 512-byte writes):   p50 %5d us, p90 %5d us  (x%.1f faster)"
+        print("  Store.save() (slot_writer: json.dumps pieces)  :   p50 %5d us, p90 %5d us  (x%.1f faster)"
               % (n50, n90, o50 / max(1, n50)))
     else:
         print("save benchmark failed:\n" + r.stdout[-1000:] + r.stderr[-1000:])
