@@ -132,9 +132,19 @@ class WorldScript:
         """Apply to `board` every change in (last played, upto_s], each at its own instant.
         `board.sim_at(t_s, fields)` integrates the world up to t_s under the old fields first."""
         if self.last_s is None:
+            # start-up: the daily state in force, then every one-off change and addition
+            # already due (a world that began before the meter did)
             first = self.state_at(upto_s)
             if first:
                 self._apply(board, upto_s, first)
+            for t, f in self.once:
+                if t <= upto_s:
+                    self._apply(board, upto_s, f)
+            for t, f in self.add:
+                if t <= upto_s:
+                    for k, v in f.items():
+                        self.offsets[k] = self.offsets.get(k, 0) + v
+                    board.sim_at(upto_s, {k: self.current.get(k, 0) + self.offsets[k] for k in f})
             self.last_s = upto_s
             return
         t = self.next_change(self.last_s)

@@ -44,6 +44,17 @@ def test_add_is_a_constant_under_the_daily_use():
               [(0, 0), (25200, 300), (25800, 0), (82800, 2), (86400 + 25200, 302), (86400 + 25800, 2)])
 
 
+def test_changes_due_at_or_before_start_up_are_applied():
+    # a world that began before the meter did: a one-off entry at the very start instant and an
+    # addition already running must both be in force from the first instant
+    w = WorldScript({"once": [[T0 - 50, {"load_w": 7}], [T0, {"load_w": 100}], [T0 + 60, {"load_w": 5}]],
+                     "add": [[T0 - 10, {"load_w": 1}]]})
+    b = Rec()
+    w.play(b, T0)
+    w.play(b, T0 + 120)
+    mptest.eq([(t - T0, f["load_w"]) for t, f in b.log], [(0, 7), (0, 100), (0, 101), (60, 6)])
+
+
 def test_bad_scripts_are_rejected_with_a_reason():
     bad = [1, {"x": 1}, {"daily": [["25:00", {"a": 1}]]}, {"daily": [["07:00", {}]]},
            {"daily": [[7, {"a": 1}]]}, {"once": [["t", {"a": 1}]]}, {"once": [[True, {"a": 1}]]},
