@@ -1,6 +1,7 @@
 # The shell (docs/architecture.md "The app loop"): loads config.json, builds store, prepay,
 # board, driver, outbox and link, and runs the loop. Metering and safety run first on every
 # tick and never wait on the network: link.service() is non-blocking.
+import gc
 import json
 import time
 from core.store import Store
@@ -10,6 +11,7 @@ from core.commands import Commands, supply_state
 from link.outbox import Outbox
 from link.mqtt import Link
 from link import frame
+import app_safety
 
 FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
@@ -170,6 +172,13 @@ class App:
         self.next_tele_s = now
         self.crash_after_save = conf.get("test_exit_after_save", False)   # kill -9 test hook
         self.stop_code = None
+        self.busy = False               # the loop is changing the ledger (see step)
+        self.stopped = False
+        self.shutdown_failed = []
+        self.guard = app_safety.guard()   # None on the unix port: boot.py never ran
+        self.minimal = app_safety.mode() == "minimal"
+        if self.minimal and not self.always_online:
+            link.want = True             # water: stay online to report the crash loop
         APP = self
 
     @property
@@ -318,15 +327,28 @@ class App:
         self._publish_state(now)
 
     def step(self):
-        """One loop pass: tick when due, service the link, then wait a little or step the clock."""
-        if self.clock.now_s() >= self.next_tick_s:
-            self.tick()
-        if not self.always_online:
+        """One loop pass: tick when due, service the link, then wait a little or step the clock.
+        `busy` is True while the ledger may be mid-update (tick, commands): an interrupt
+        there must not persist a half-applied change (app_safety.shutdown)."""
+        now = self.clock.now_s()
+        if now >= self.next_tick_s:
+            self.busy = True
+            if self.minimal:
+                app_safety.minimal_tick(self, now)   # crash loop: no metering
+            else:
+                self.tick()
+            self.busy = False
+        if not self.always_online and not self.minimal:
             self._session()
+        self.busy = True
         self.link.service()
+        self.busy = False
         self._pump()
         if self.token_entry is not None and hasattr(self.token_entry, "tick"):
             self.token_entry.tick(self.clock.ticks_ms())     # keypad LED feedback
+        g = self.guard
+        if g is not None:
+            g.loop(self, now)        # a full healthy pass: the only thing feeding the watchdog
         d = self.clock.due_ms(self.next_tick_s)
         if d <= 0:
             self.clock.advance(self.next_tick_s)
@@ -334,6 +356,8 @@ class App:
             self.link.idle(min(d, 20))
 
     def run(self):
+        """-> 0 after Ctrl-C / SIGINT (actuators safe, ledger saved), REBOOT after the
+        `reboot` op. On a device the watchdog is then fed by a timer for the service window."""
         try:
             while self.stop_code is None:
                 self.step()
@@ -343,21 +367,22 @@ class App:
                 if not self.link.pending_tx():
                     break
                 time.sleep_ms(2)
-            self.shutdown(online=False)
+            self.shutdown()
             return self.stop_code
         except KeyboardInterrupt:
-            self.shutdown()
+            self.interrupted()
             return 0
 
+    def interrupted(self):
+        """Ctrl-C (device) or SIGINT (unix port) reached the loop. main.py calls it too when
+        the interrupt lands between run()'s handler and this call."""
+        gc.collect()                     # first: unlocks a heap the interrupt left locked
+        if self.stopped:
+            return
+        self.stopped = True
+        app_safety.shutdown(self, interrupted=True)
+        app_safety.hold_for_service()
+
     def shutdown(self, online=False):
-        now = self.clock.now_s()
-        try:
-            self.driver.safe_stop(now)
-        finally:
-            self._drain(now)
-            self.prepay.save()
-            self.eventlog.maybe_save(now, force=True)
-            self.store.save("clock", {"t": now})
-            if self.link.up():
-                self.link.publish_now(self.topic + "state", b'{"online": false}', qos=1, retain=True)
-            self.link.close(graceful=True)
+        self.stopped = True
+        return app_safety.shutdown(self)
