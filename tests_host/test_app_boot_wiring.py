@@ -1,0 +1,19 @@
+"""Boot-guard wiring of the real app (tests_host/mpy/app_boot_rig.py) on the unix port with
+the fake ESP32 machine module: watchdog fed by the app's loop, crash loop -> minimal mode
+keeping gas closed, safe mode not starting the app, Ctrl-C hand-over.
+Heap: the composed app loads its bytecode into the heap on the unix port (frozen in flash on
+an ESP32). Measured floor of this script: passes at 224k, fails at 216k (in /tmp); it runs
+at 256k (APP_HEAP), >= 8 KiB spare as the heap policy asks, also from a longer CI path."""
+import os
+
+from conftest import run_mpy, ROOT
+
+HEAP = os.environ.get("APP_HEAP", "256k")
+
+
+def test_boot_guard_wiring_end_to_end(tmp_path):
+    r = run_mpy([ROOT / "tests_host/mpy/app_boot_rig.py"], heap=HEAP, cwd=tmp_path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    last = [l for l in r.stdout.splitlines() if l.endswith("failed")]
+    assert last and last[-1] == "5 passed, 0 failed", out
