@@ -93,27 +93,17 @@ def broker(conf, flash):
         _bad("broker must be mqtt://host:port")
     if not secure:
         return host, port, None
-    import ssl
-    t = conf.get("tls") or {}
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # link/tls.py builds the context on the port's built-in `tls` module (the `ssl` wrapper is
+    # frozen and MICROPYPATH hides it) and turns PEM files into the DER this mbedTLS reads
+    from link import tls
 
-    def path(k):
-        v = t.get(k)
-        if not isinstance(v, str):
-            _bad("tls." + k + " must be a file name")
-        return v if v.startswith("/") else flash.rstrip("/") + "/" + v
-    if "ca" in t:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        with open(path("ca"), "rb") as f:
-            ctx.load_verify_locations(cadata=f.read())
-    elif not t.get("insecure"):
-        _bad("mqtts needs tls.ca (or tls.insecure: true)")
-    if "cert" in t:
-        with open(path("cert"), "rb") as f:
-            cert = f.read()
-        with open(path("key"), "rb") as f:
-            key = f.read()
-        ctx.load_cert_chain(cert, key)
+    def read(name):
+        with open(name if name.startswith("/") else flash.rstrip("/") + "/" + name, "rb") as f:
+            return f.read()
+    try:
+        ctx = tls.context(conf.get("tls") or {}, read)
+    except ValueError as e:
+        _bad(str(e))
     return host, port, ctx
 
 

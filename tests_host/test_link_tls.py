@@ -112,9 +112,7 @@ def meter(tmp_path, pki, port, tls, speed=10):
     conf = provision(str(flash), "m-1", "electricity", "mqtts://127.0.0.1:%d" % port, speed,
                      extra={"backoff_max_s": 1, "tls": tls})
     log = open(str(flash) + ".log", "w")
-    # ".frozen": app.broker() imports the frozen `ssl` wrapper, which MICROPYPATH hides
-    # (link/tls.py uses the built-in `tls`; requested: app.broker() -> link.tls.context)
-    env = mpy_env({"MICROPYPATH": mpy_env()["MICROPYPATH"] + ":.frozen"})
+    env = mpy_env()
     p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(ROOT / "firmware/main.py"),
                           str(flash)], env=env, stdout=log, stderr=subprocess.STDOUT)
     return p, bytes.fromhex(conf["key"]), flash
@@ -144,9 +142,7 @@ DER = {"ca": "ca.der", "cert": "m-1.der", "key": "m-1.key.der"}
 PEM = {"ca": "ca.pem", "cert": "m-1.pem", "key": "m-1.key"}
 
 
-@pytest.mark.parametrize("files", ["der", pytest.param("pem", marks=pytest.mark.xfail(
-    reason="app.broker() hands PEM to mbedTLS, which has no PEM parser on this port; "
-           "link.tls.context converts it (requested from the app owner)", strict=False))])
+@pytest.mark.parametrize("files", ["der", "pem"])
 def test_tls_connects_recharge_acked_events_arrive(tmp_path, pki, files):
     b = Mosq(pki)
     he = HeadEnd("mqtt://127.0.0.1:%d" % b.plain_port, "meters", "m-1")
