@@ -28,7 +28,7 @@ def household_profile(rng, kind):
     return out
 
 
-def building(seed, leak_water=0, theft=None, leak_gas=0, onset_h=12, homes=20):
+def building(seed, leak_water=0, theft=None, leak_gas=0, onset_h=12, homes=20, sparse=False):
     rng = random.Random(seed)
     meters = {}
     t0 = 1_796_000_000 // 3600 * 3600
@@ -42,19 +42,25 @@ def building(seed, leak_water=0, theft=None, leak_gas=0, onset_h=12, homes=20):
                 metered = [v if k < onset_h else v * 0.02 for k, v in enumerate(prof)]
             for k in range(HOURS):
                 totals[kind][k] += prof[k]
-            meters["%s-%s" % (h, kind[0])] = {"kind": kind, "household": h, "readings": readings(t0, metered, rng)}
+            meters["%s-%s" % (h, kind[0])] = {"kind": kind, "household": h,
+                                              "readings": readings(t0, metered, rng, sparse and kind == "water")}
     for kind, extra in (("water", leak_water), ("gas", leak_gas), ("electricity", 0)):
         master = [v * rng.uniform(0.995, 1.005) + (extra if k >= onset_h else 0) for k, v in enumerate(totals[kind])]
-        meters["M-%s" % kind[0]] = {"kind": kind, "household": "master", "readings": readings(t0, master, rng)}
+        meters["M-%s" % kind[0]] = {"kind": kind, "household": "master",
+                                    "readings": readings(t0, master, rng, sparse and kind == "water")}
     return {"meters": meters}
 
 
-def readings(t0, hourly, rng):
-    """Register readings every 60 s like `tele`, integer registers as the firmware reports."""
-    out, reg = [], 0.0
+def readings(t0, hourly, rng, sparse=False):
+    """Register readings every 60 s like `tele`, integer registers as the firmware reports;
+    sparse: only at irregular radio sessions 30-90 min apart, like a water meter's."""
+    out, reg, next_s = [], 0.0, 0
     for h, v in enumerate(hourly):
         for m in range(60):
-            out.append([t0 + h * 3600 + m * 60, int(reg)])
+            t = h * 3600 + m * 60
+            if not sparse or t >= next_s:
+                out.append([t0 + t, int(reg)])
+                next_s = t + rng.randint(30, 90) * 60
             reg += v / 60
     out.append([t0 + len(hourly) * 3600, int(reg)])
     return out
@@ -78,6 +84,23 @@ def test_each_fault_found_and_ranked_first(seed):
 def test_fault_free_building_has_no_finding(seed):
     res = analysis.analyse(building(500 + seed))
     assert res["findings"] == [], analysis.format_findings(res)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sparse_water_readings_raise_no_false_finding(seed):
+    # water registers read only at radio sessions 30-90 min apart: interpolating them smears
+    # every shower over neighbouring hours, which must never pass for a loss. (Known limit: a
+    # 25-60 L/h leak then leaves too few conclusive hours to be found; the building scenario's
+    # water meters report hourly, where it is found.)
+    rng = random.Random(2000 + seed)
+    for s in (700 + seed, 900 + seed):
+        res = analysis.analyse(building(s, sparse=True))
+        assert res["findings"] == [], analysis.format_findings(res)
+    res = analysis.analyse(building(seed, leak_gas=rng.uniform(30, 80), sparse=True))
+    first = {f["utility"]: f for f in res["findings"] if f["rank"] == 1}
+    assert set(first) <= {"gas", "water"} and first["gas"]["finding"] == "network_leak", \
+        analysis.format_findings(res)
+    assert all(f["finding"] != "suspected_bypass" for f in res["findings"]), analysis.format_findings(res)
 
 
 def test_too_short_recording_is_a_clear_error():

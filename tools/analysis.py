@@ -59,6 +59,22 @@ def interval_use(readings, edges):
     return [max(0.0, r[i + 1] - r[i]) for i in range(len(r) - 1)]
 
 
+def edge_uncertainty(readings, edges):
+    """How wrong the interpolated register can be at each edge: the use between the two
+    readings that bracket it. A water meter that reports at its sessions has readings an hour
+    or more apart, and a shower between two of them may fall on either side of an edge."""
+    pts = sorted((int(t), float(r)) for t, r in readings)
+    out, j = [], 0
+    for e in edges:
+        while j + 1 < len(pts) and pts[j + 1][0] <= e:
+            j += 1
+        if not pts or e <= pts[0][0] or j + 1 >= len(pts) or pts[j][0] == e:
+            out.append(0.0)
+        else:
+            out.append(pts[j + 1][1] - pts[j][1])
+    return out
+
+
 def _mean(xs):
     return sum(xs) / len(xs) if xs else 0.0
 
@@ -99,29 +115,46 @@ def analyse(recording, interval_s=3600):
         n = len(edges) - 1
         loss = [use[master][i] - sum(use[h][i] for h in hids) for i in range(n)]
         floor, rel = TOLERANCE[kind]
-        tol = [max(floor * interval_s / 3600, rel * use[master][i]) for i in range(n)]
+        base_tol = [max(floor * interval_s / 3600, rel * use[master][i]) for i in range(n)]
+        # what interpolating sparse readings could hide in each interval: the meters' errors are
+        # independent, so they add in quadrature (root-sum-square) over meters and both edges
+        var = [0.0] * n
+        for mid in [master] + hids:
+            u = edge_uncertainty(meters[mid]["readings"], edges)
+            for i in range(n):
+                var[i] += u[i] ** 2 + u[i + 1] ** 2
+        unc = [math.sqrt(v) for v in var]
+        # an interval is lossy when the loss exceeds metering error plus that uncertainty, and
+        # conclusive when the uncertainty does not dominate the metering tolerance
+        tol = [base_tol[i] + unc[i] for i in range(n)]
+        conclusive = [unc[i] <= base_tol[i] for i in range(n)]
         lossy = [loss[i] > tol[i] for i in range(n)]
-        balances[kind] = {"edges": edges, "master": use[master], "loss": loss, "tolerance": tol}
+        balances[kind] = {"edges": edges, "master": use[master], "loss": loss, "tolerance": tol,
+                          "conclusive": conclusive}
         if sum(lossy) < MIN_LOSSY:
             continue
         # the onset is the change point that best splits the run into "balanced" then "lossy"
         best, onset = -1, 0
         for i in range(n):
-            agree = sum(1 for x in lossy[:i] if not x) + sum(1 for x in lossy[i:] if x)
+            agree = (sum(1 for k in range(i) if conclusive[k] and not lossy[k])
+                     + sum(1 for k in range(i, n) if conclusive[k] and lossy[k]))
             if agree > best:
                 best, onset = agree, i
-        after = lossy[onset:]
-        if sum(after) < SUSTAINED * len(after):
+        after = [lossy[k] for k in range(onset, n) if conclusive[k]]
+        if not after or sum(after) < SUSTAINED * len(after):
             continue
-        la = loss[onset:]
+        la = [loss[k] for k in range(onset, n) if conclusive[k]]
         m, sd = _mean(la), math.sqrt(_mean([(x - _mean(la)) ** 2 for x in la]))
         cv = sd / m if m > 0 else 9.9
         base = {"utility": kind, "onset_ts": edges[onset], "mean_loss_per_h": round(m * 3600 / interval_s, 1),
+                "conclusive_intervals": len(la),
                 "loss_share": round(sum(la) / max(1e-9, sum(use[master][onset:])), 3),
-                "lossy_intervals": sum(after), "intervals": len(after), "cv": round(cv, 2)}
+                "lossy_intervals": sum(after), "intervals": n - onset, "cv": round(cv, 2)}
         cands = []
-        # a steady loss that persists through the quiet hours is a leak in the shared network
-        quiet = sorted(range(onset, n), key=lambda i: use[master][i])[: max(1, (n - onset) // 4)]
+        # a steady loss that persists through the quiet hours is a leak in the shared network:
+        # the utilities' minimum-night-flow test (legitimate use is lowest, the leak is not)
+        quiet = sorted([k for k in range(onset, n) if conclusive[k]],
+                       key=lambda i: use[master][i])[: max(1, len(la) // 4)]
         quiet_share = _mean([loss[i] for i in quiet]) / m if m > 0 else 0
         if cv < STEADY_CV and quiet_share > 0.5:
             where = "riser (gas pipework shared by the households)" if kind == "gas" else (

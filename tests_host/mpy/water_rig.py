@@ -125,5 +125,5 @@ class Rig:
         return [e for e in self.log if t is None or e["type"] == t]
 
     def alarms(self, name, active=True):
-        return [e for e in self.log if e["type"] == "alarm" and e["name"] == name
+        return [e for e in self.log if e["type"] in ("alarm", "alarm_clear") and e["name"] == name
                 and e["active"] == active]
