@@ -1,3 +1,5 @@
+# heap: 176k
+# (composed: the real Prepay, imported from the .mpy bundle; floor 160k)
 # Feed process for the CPython interop tests, and the prepay stand-in shared by the
 # paygo unix-port tests.
 # Uses the real core.prepay.Prepay when it exists; until then a stand-in built on
@@ -93,7 +95,8 @@ def cfg(key=KEY, start=None, unit=100):
     pg = {"key": key, "unit": unit}
     if start is not None:
         pg["start"] = start
-    return {"paygo": pg, "recharge_max_minor": 10 ** 9}
+    # a meter is provisioned with a tariff (the app supplies one per kind); Prepay requires it
+    return {"paygo": pg, "recharge_max_minor": 10 ** 9, "tariff": {"price": 500000}}
 
 
 def tmpdir(name):
