@@ -12,44 +12,7 @@
 # The burners' demand (flow_lph) only flows while the valve is physically open enough.
 
 
-class _OutPin:
-    def __init__(self, on_change=None):
-        self._v = 0
-        self._cb = on_change
-
-    def value(self, v=None):
-        if v is None:
-            return self._v
-        v = 1 if v else 0
-        if v != self._v:
-            if self._cb:
-                self._cb()      # integrate the world up to now with the old drive first
-            self._v = v
-        return None
-
-
-class _InPin:
-    def __init__(self, fn):
-        self._fn = fn
-
-    def value(self, v=None):
-        return 1 if self._fn() else 0
-
-
-class _ADC:
-    def __init__(self, fn):
-        self._fn = fn
-
-    def read_uv(self):
-        return int(self._fn())
-
-
-class _Counter:
-    def __init__(self, fn):
-        self._fn = fn
-
-    def value(self, v=None):
-        return self._fn()
+from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
 
 
 class ValveModel:
