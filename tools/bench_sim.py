@@ -69,7 +69,7 @@ def main():
     else:
         print("  failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
         ok = False
-    r = fleet(bundle, ["--search", "--max-n", os.environ.get("FLEET_MAX_N", "320")])
+    r = fleet(bundle, ["--search", "--max-n", os.environ.get("FLEET_MAX_N", "640")])
     print("fleet search (p99 < 1 s):")
     for line in r.stdout.strip().splitlines():
         print("  " + line)
