@@ -96,8 +96,14 @@ class Case:
 
     def run(self, tree, heap_k, workdir):
         if self.kind == "script":
-            env = dict(os.environ, MICROPYPATH=":".join(
-                str(tree / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy")))
+            # as tests_host/test_mpy_suites.py runs them: the firmware from the compiled
+            # bundle (tree/bundle/sim, built once by main()), unless --source
+            bundle = tree / "bundle" / "sim"
+            if bundle.exists():
+                path = (bundle, bundle / "lib", tree / "tests_host" / "mpy")
+            else:
+                path = tuple(tree / p for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+            env = dict(os.environ, MICROPYPATH=":".join(str(x) for x in path))
             env.update(self.extra_env)
             cmd = [MICROPYTHON, "-X", "heapsize=%dk" % heap_k, str(tree / self.target)]
             try:
@@ -208,12 +214,17 @@ def main(argv=None):
     ap.add_argument("--committed", action="store_true", help="measure HEAD, not the work tree")
     ap.add_argument("--base", default=tempfile.gettempdir())
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--source", action="store_true",
+                    help="import the firmware from source instead of the .mpy bundle")
     a = ap.parse_args(argv)
     if not os.path.exists(MICROPYTHON):
         raise SystemExit("micropython not found at %s (make venv)" % MICROPYTHON)
     base = Path(a.base) / ("hm%d" % os.getpid())
     tree = base / LONG
     copy_tree(tree, a.committed)
+    if not a.source:
+        subprocess.run([PYTHON, str(tree / "tools" / "build_firmware.py"), "--board", "sim", "--out",
+                        str(tree / "bundle" / "sim")], cwd=tree, capture_output=True, check=True)
     only = a.only.split(",") if a.only else None
     todo = [c for c in cases(tree) if not only or any(o in c.name for o in only)]
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if a.verbose else (lambda s: None)

@@ -1,5 +1,5 @@
-# heap: 176k
-# (composed: the real Prepay, imported from the .mpy bundle; floor 160k)
+# heap: 192k
+# (composed: the real Prepay, imported from the .mpy bundle; floor 161k)
 # Token entry on the unix port: TokenEntry over the prepay facade (real core.prepay
 # when it fits the heap, else the stand-in in test_paygo_feed.py): config checks,
 # garbage and format errors, the lockout schedule, reboot, corrupt state, LED.

@@ -1,5 +1,5 @@
-# heap: 176k
-# (composed: the real Prepay, imported from the .mpy bundle; floor 160k)
+# heap: 192k
+# (composed: the real Prepay, imported from the .mpy bundle; floor 161k)
 # Feed process for the CPython interop tests, and the prepay stand-in shared by the
 # paygo unix-port tests.
 # Uses the real core.prepay.Prepay when it exists; until then a stand-in built on
