@@ -13,48 +13,7 @@
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
-
-
-class ValveModel:
-    """A ball valve moved by a DC motor: travel_s from stop to stop, end-stop switches
-    within the last 2 % of travel. `stuck` freezes it (a seized valve, for fault tests)."""
-    SPAN = 1000   # position units: 0 = closed, SPAN = open
-
-    def __init__(self, clock, travel_s=6):
-        self.clock = clock
-        self.travel_s = travel_s
-        self.pos = 0
-        self.stuck = False
-        self._t = clock.now_s()
-        self.open_pin = _OutPin(self.update)
-        self.close_pin = _OutPin(self.update)
-        self.opened_stop = _InPin(lambda: self.update() >= self.SPAN * 98 // 100)
-        self.closed_stop = _InPin(lambda: self.update() <= self.SPAN * 2 // 100)
-
-    def update(self):
-        now = self.clock.now_s()
-        dt = now - self._t
-        self._t = now
-        if dt > 0 and not self.stuck:
-            o, c = self.open_pin._v, self.close_pin._v
-            step = dt * self.SPAN // self.travel_s
-            if o and not c:
-                self.pos = min(self.SPAN, self.pos + step)
-            elif c and not o:
-                self.pos = max(0, self.pos - step)
-        return self.pos
-
-    def open_fraction_pct(self):
-        return self.update() * 100 // self.SPAN
-
-
-def _num(msg, k, lo, hi, intonly=False):
-    v = msg[k]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (intonly and not isinstance(v, int)):
-        raise ValueError("sim field %s must be %s" % (k, "an int" if intonly else "a number"))
-    if v != v or v < lo or v > hi:
-        raise ValueError("sim field %s out of range %s..%s" % (k, lo, hi))
-    return v
+from simparts import ValveModel, num as _num
 
 
 class SimBoard:

@@ -21,6 +21,7 @@ RTC_BYTES = 2048
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
+from simparts import ValveModel, num as _num
 
 
 class _RTC:
@@ -36,47 +37,9 @@ class _RTC:
         return None
 
 
-class _Valve:
-    """A motorised ball valve: travel_s stop to stop, end stops in the last 2 % of travel.
-    `stuck` freezes it (a seized valve)."""
-    SPAN = 1000
-
-    def __init__(self, clock, on_change, travel_s=6):
-        self.clock = clock
-        self.travel_s = travel_s
-        self.pos = self.SPAN      # water valves ship open
-        self.stuck = False
-        self._t = clock.now_s()
-        self.open_pin = _OutPin(on_change)
-        self.close_pin = _OutPin(on_change)
-        self.moves = 0            # motor starts, for the exercise test
-
-    def update(self):
-        now = self.clock.now_s()
-        dt = now - self._t
-        self._t = now
-        if dt > 0 and not self.stuck:
-            o, c = self.open_pin._v, self.close_pin._v
-            step = dt * self.SPAN // self.travel_s
-            if o and not c:
-                self.pos = min(self.SPAN, self.pos + step)
-            elif c and not o:
-                self.pos = max(0, self.pos - step)
-        return self.pos
-
-
 def _passage(pos):
     # a ball valve at its closed end stop (last 2 % of travel) seals
-    return 0 if pos <= _Valve.SPAN * 2 // 100 else pos
-
-
-def _num(msg, k, lo, hi, intonly=False):
-    v = msg[k]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (intonly and not isinstance(v, int)):
-        raise ValueError("sim field %s must be %s" % (k, "an int" if intonly else "a number"))
-    if v != v or v < lo or v > hi:
-        raise ValueError("sim field %s out of range %s..%s" % (k, lo, hi))
-    return v
+    return 0 if pos <= ValveModel.SPAN * 2 // 100 else pos
 
 
 class SimBoard:
@@ -94,7 +57,7 @@ class SimBoard:
         self._rev_x = 0
         self._t = clock.now_s()
         self._cause = "power_on"
-        self.valve_model = _Valve(clock, self._integrate)
+        self.valve_model = ValveModel(clock, on_change=self._integrate, pos=ValveModel.SPAN)   # water valves ship open
         vm = self.valve_model
         self.valve_open = vm.open_pin
         self.valve_close = vm.close_pin

@@ -1,8 +1,8 @@
 # The shared motorised valve driver (firmware/meters/valve.py) against the sim valve model
-# (boards/sim/sim_gas.py ValveModel: travel time, end stops, a seizable shaft).
+# (boards/sim/simparts.py ValveModel: travel time, end stops, a seizable shaft).
 import mptest
 from meters.valve import Valve
-from sim_gas import ValveModel
+from simparts import ValveModel
 
 
 class Clock:
