@@ -79,7 +79,6 @@ class Driver:
         self.seen_seq = st.get("seq", 0)
         self.last_supply = st.get("sup")
         self.last_alarms = st.get("al", [])
-        self.fired = st.get("lf", 0)
         self.wake_now = False
         self.flow_mlph = 0
         self.flash_s = st.get("fs", now)       # last write of the flash record
@@ -219,7 +218,7 @@ class Driver:
                 "rev": self.reverse.to_dict(), "dry": self.dry.to_dict(),
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
                 "ex": self.ex.to_dict(), "bat": self.batt,
-                "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms, "lf": self.fired,
+                "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms,
                 "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch}
 
     def _persist(self, now_s):
@@ -252,7 +251,8 @@ class Driver:
                 self.seen_seq = e["seq"]
                 if urgent(e):
                     reason = reason or e["type"]
-        # the same seen from the state: firmware/app.py drains the events before asking
+        # the same seen from the state, for events drained before this call (a command
+        # handled during a session drains its events at once)
         al = sorted(self.p.alarms)
         if al != self.last_alarms:
             if [a for a in al if a not in self.last_alarms]:
@@ -263,13 +263,6 @@ class Driver:
             self.last_supply = sup
             if sup not in ("on", "off_remote"):
                 reason = reason or "supply"
-        # low-balance warnings: the credit policy's list of fired levels grows by one each
-        # (core/credit.py state "fired"; re-armed, i.e. emptied, by a recharge)
-        cr = getattr(self.p, "cr", None)
-        nf = len(cr.get("fired", ())) if isinstance(cr, dict) else 0
-        if nf > self.fired:
-            reason = reason or "low_balance"
-        self.fired = nf
         if reason:
             self.sess.request(reason)
         reason = self.sess.due(now_s, self.cfg, sup == "off_credit")

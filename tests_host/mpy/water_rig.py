@@ -65,14 +65,15 @@ class Rig:
         self.d = Driver(self.p, self.board, self.cfg, self.store)
 
     def wake(self):
-        """One wake as firmware/app.py runs it: driver, core, drain the events to the
-        outbox, then ask whether a session is due (so the driver sees no pending events)."""
+        """One wake as firmware/app.py runs it: driver, core, ask whether a session is due
+        (the driver sees the wake's new events still pending), then drain them."""
         now = self.clock.t
         self.d.tick(now)
         self.p.tick(now)
         self.wakes += 1
+        due = self.d.session_due(now)
         self.drain()
-        if self.d.session_due(now):
+        if due:
             self.sessions.append((now, self.d.last_reason))
             self.on_session(now)
             self.drain()
