@@ -13,7 +13,10 @@ from link.mqtt import Link
 from link import frame
 import app_safety
 
-FW = "1.0.0"
+try:
+    from fw_version import FW   # written into a bundle by tools/ota.py build (docs/ota.md)
+except ImportError:
+    FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
 REBOOT = 3              # run() result: the `reboot` op asked for a restart
 REPORT_S = 60           # default telemetry interval, sim seconds (config op "report_s")
@@ -125,6 +128,9 @@ class App:
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
         if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
+        if "ota" in conf:
+            from ota.formats import migrate
+            migrate(self.store)      # records in this bundle's formats first (docs/ota.md)
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
         self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None)
@@ -169,6 +175,10 @@ class App:
         self.minimal = app_safety.mode() == "minimal"
         if self.minimal and not self.always_online:
             link.want = True             # water: stay online to report the crash loop
+        self.ota = None
+        if "ota" in conf:                # over-the-air updates (firmware/ota/hook.py)
+            from ota import hook
+            self.ota = hook.attach(self)
         APP = self
 
     @property
@@ -291,6 +301,8 @@ class App:
             return
         age = time.ticks_diff(self.clock.ticks_ms(), self.session_ms)
         idle = link.up() and not len(self.outbox) and self.inflight is None
+        if self.ota is not None and self.ota.busy():
+            idle = False                 # an update is pulling chunks this session
         if age > SESSION_MAX_MS or (idle and age > SESSION_QUIET_MS):
             if link.up():
                 now = self.clock.now_s()
@@ -339,6 +351,8 @@ class App:
         g = self.guard
         if g is not None:
             g.loop(self, now)        # a full healthy pass: the only thing feeding the watchdog
+        if self.ota is not None:
+            self.ota.step(now)       # update transfer and probation (firmware/ota/hook.py)
         d = self.clock.due_ms(self.next_tick_s)
         if d <= 0:
             self.clock.advance(self.next_tick_s)

@@ -4,7 +4,9 @@
 #   normal  - the full firmware
 #   safe    - button held at power-up: the app does not start; REPL and link only
 #   minimal - crash loop: no metering code, actuators left safe, fault reported
-from hal import guard
+import loader           # first: the A/B app bundle this boot imports from (docs/ota.md)
+loader.select("/")
+from hal import guard   # noqa: E402
 
 
 def _button():

@@ -11,6 +11,8 @@
 #   normal  - everything. On the unix port hal.guard is never imported: always normal.
 import sys
 
+import loader        # A/B app bundles (docs/ota.md): which one this boot runs
+
 
 def main(argv):
     flash = argv[1] if len(argv) > 1 else "/"
@@ -19,32 +21,38 @@ def main(argv):
         print("meter: safe mode (button held at power-up): app not started; REPL only")
         g.hold_for_service()
         return 0
-    try:
-        import app
-    except KeyboardInterrupt:         # interrupted while loading: nothing started yet
-        return 0
+    loader.select(flash)              # once per boot (boot.py already did it on a device)
     while True:
         a = None
         try:
+            import app
             a = app.App(flash)
-            rc = a.run()
-        except ValueError as e:       # appconfig: missing or invalid config.json
-            if a is not None:
-                raise
-            print("meter: " + str(e))
-            return 2
-        except KeyboardInterrupt:     # landed outside run()'s own handler
-            if a is not None:
-                a.interrupted()
+        except KeyboardInterrupt:     # interrupted while loading: nothing started yet
             return 0
+        except Exception as e:
+            a = app = None
+            if loader.crashed(e):     # a bundle on probation failed to start: roll back
+                continue
+            if isinstance(e, ValueError) and "app" in sys.modules:
+                print("meter: " + str(e))     # appconfig: missing or invalid config.json
+                return 2
+            raise
+        try:
+            rc = a.run()
+        except KeyboardInterrupt:     # landed outside run()'s own handler
+            a.interrupted()
+            return 0
+        except Exception as e:
+            a = app = None
+            if loader.crashed(e):     # a bundle on probation crashed: roll back
+                continue
+            raise
         if rc != app.REBOOT:
             return rc
         print("meter: reboot")
-        try:
-            import machine
-            machine.reset()
-        except (ImportError, AttributeError):
-            pass                      # unix port: start again from flash, like a reset
+        a = app = None                # nothing may keep the old bundle's modules alive
+        loader.restart()              # machine.reset() on a device; the unix port starts
+                                      # again from flash with the bundle the pointer names
 
 
 if __name__ == "__main__":

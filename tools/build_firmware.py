@@ -3,6 +3,8 @@
 
     build/<board>/            the bundle, laid out as the device's filesystem root
         boot.py, main.py      kept as source: the port runs these two files by name
+        loader.py             kept as source: picks the A/B app bundle (docs/ota.md)
+        fw_version.mpy        FW = "<version>" with --version (tools/ota.py build)
         app.mpy core/*.mpy ...every other firmware module, compiled by mpy-cross
         board.mpy             boards/<board>/board.py (plus any helper modules there)
         lib/umqtt/simple.mpy  third-party modules from lib/ (on sys.path as /lib on ESP32)
@@ -21,7 +23,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_ONLY = ("boot.py", "main.py")   # executed by name by the port, never imported
+# executed by name by the port (boot.py, main.py) or imported before any bundle is chosen
+# (loader.py): they live at the device root, outside the A/B bundles (docs/ota.md)
+SOURCE_ONLY = ("boot.py", "main.py", "loader.py")
 MPY_MAGIC = b"M\x06"                   # .mpy major version 6 (MicroPython >= 1.22)
 
 
@@ -104,7 +108,7 @@ def manifest_text(board, files):
     return "\n".join(lines) + "\n"
 
 
-def build(board, out_dir=None, march=None, log=print):
+def build(board, out_dir=None, march=None, log=print, version=None):
     mpy_cross = find_mpy_cross()
     files = sources(board)
     out = Path(out_dir) if out_dir else ROOT / "build" / board
@@ -120,6 +124,13 @@ def build(board, out_dir=None, march=None, log=print):
             dst = out / (rel[:-3] + ".mpy")
             compile_one(mpy_cross, src, dst, march)
         written.append(dst.relative_to(out).as_posix())
+    if version is not None:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "fw_version.py"
+            src.write_text('FW = "%s"\n' % version)
+            compile_one(mpy_cross, src, out / "fw_version.mpy", march)
+        written.append("fw_version.mpy")
     with open(out / "MANIFEST.sha256", "w") as f:
         for rel in written:
             f.write("%s  %s\n" % (sha256(out / rel), rel))
@@ -134,13 +145,14 @@ def main(argv=None):
     ap.add_argument("--board", default=os.environ.get("BOARD"), help="one of boards/*")
     ap.add_argument("--out", help="bundle directory (default build/<board>)")
     ap.add_argument("--march", help="mpy-cross -march (e.g. xtensawin); bytecode needs none")
+    ap.add_argument("--version", help="X.Y.Z written into the bundle as fw_version.FW")
     a = ap.parse_args(argv)
     if not a.board:
         print("build_firmware: set BOARD=<name> (known: %s)" % ", ".join(boards()),
               file=sys.stderr)
         return 2
     try:
-        build(a.board, a.out, a.march)
+        build(a.board, a.out, a.march, version=a.version)
     except BuildError as e:
         print("build_firmware: %s" % e, file=sys.stderr)
         return 2

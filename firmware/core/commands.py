@@ -42,6 +42,7 @@ class Commands:
         self.rejected = 0               # RAM only: a rejection changes no persisted state
         self.reboot_requested = False
         self.save_due = False           # a read-only op's seq: saved by the app right after the ack
+        self.ops = {}                   # add-on ops: name -> fn(args, now_s) (the app's `ota`)
         self._last_bad_mac_ms = None
 
     def setting(self, name, default):
@@ -130,7 +131,7 @@ class Commands:
 
     # ---- ops -------------------------------------------------------------------
     def _dispatch(self, cid, seq, op, args, now_s):
-        fn = getattr(self, "_op_" + op, None) if op in _OPS else None
+        fn = getattr(self, "_op_" + op, None) if op in _OPS else self.ops.get(op)
         extra = {}
         dup = False
         try:

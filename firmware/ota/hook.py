@@ -1,0 +1,245 @@
+# The app's side of over-the-air updates (docs/ota.md): the signed `ota` command, the chunk
+# transfer on <root>/<id>/ota/get and ota/data, the step the loop calls once per pass, and
+# the session hint for a meter that is not always online. app.py calls attach() and step();
+# everything else is wired here so the shell stays small. The transfer machinery
+# (ota/update.py) is imported only while an update is in flight.
+import json
+import os
+import sys
+
+from ota import slots, trial
+
+RECORD = "ota"
+ACTIVE = ("manifest", "wipe", "fetch", "verify", "ready")
+SESSION_CHUNKS = 64             # chunks a sleeping meter pulls per radio session (64 KiB)
+MANIFEST_MAX = 131072
+_ID_OK = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
+
+
+def _bad(msg):
+    raise ValueError("invalid config.json: ota " + msg)
+
+
+def keys_of(c):
+    from ota import rsa
+    pub = c.get("pub")
+    pubs = pub if isinstance(pub, list) else [pub]
+    if not 1 <= len(pubs) <= 2:
+        _bad("pub must be one key or a list of two (rotation)")
+    try:
+        return [rsa.parse_pub(p) for p in pubs]
+    except ValueError as e:
+        _bad(str(e))
+
+
+def attach(app):
+    """-> Ota, or None when config.json has no "ota" object (updates off).
+    ValueError("invalid config.json: ota ...") on a bad one."""
+    c = app.conf.get("ota")
+    if c is None:
+        return None
+    if not isinstance(c, dict):
+        _bad("must be an object")
+    for k in c:
+        if k not in ("pub", "session_chunks"):
+            _bad("has unknown key " + k)
+    n = c.get("session_chunks", SESSION_CHUNKS)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4096:
+        _bad("session_chunks must be 1..4096")
+    return Ota(app, keys_of(c), n)
+
+
+def _valid_id(v):
+    return isinstance(v, str) and 1 <= len(v) <= 40 and not [c for c in v if c not in _ID_OK]
+
+
+class Ota:
+    def __init__(self, app, keys, session_chunks):
+        self.app = app
+        self.keys = keys
+        self.flash = app.flash
+        self.store = app.store
+        self.session_chunks = session_chunks
+        self.budget = None if app.always_online else 0
+        self.rec = self.store.load(RECORD) or {"v": 1}
+        self.upd = None
+        self.reboot_code = getattr(sys.modules.get("app"), "REBOOT", 3)   # app.REBOOT
+        self.get_topic = app.topic + "ota/get"
+        self.data_topic = app.topic + "ota/data"
+        link = app.link
+        link.subscribe_on_connect(self.data_topic, 0)
+        prev_msg, prev_conn = link.on_message, link.on_connect
+
+        def on_message(topic, payload, retained):
+            t = topic.decode() if isinstance(topic, bytes) else topic
+            if t == self.data_topic:
+                self.on_data(payload)
+            else:
+                prev_msg(topic, payload, retained)
+
+        def on_connect(lk):
+            if not app.always_online:
+                self.budget = self.session_chunks      # a new radio session
+            if self.upd is not None:
+                self.upd.req = None                    # ask again at once
+            prev_conn(lk)
+        link.on_message = on_message
+        link.on_connect = on_connect
+        app.commands.ops["ota"] = self.op
+        self.trial = trial.Trial(self)
+        self.trial.on_boot(app.clock.now_s())
+
+    # ---- the context ota/update.py works in ------------------------------------------
+    def save(self):
+        self.store.save(RECORD, self.rec)
+
+    def emit(self, status, now_s=None, final=False, **fields):
+        a = self.app
+        now = a.clock.now_s() if now_s is None else now_s
+        ev = {"update": self.rec.get("u"), "status": status}
+        for k in fields:
+            if fields[k] is not None:
+                ev[k] = fields[k]
+        e = a.prepay.emit("ota", now, **ev)
+        if final or status in ("refused", "failed", "staged", "cancelled"):
+            a.prepay.save()             # numbered and on flash before anything relies on it
+            a._drain(now)
+        return e
+
+    def send(self, req):
+        return self.app.link.publish_now(self.get_topic, json.dumps(req).encode(), qos=0) is not None
+
+    def may_pull(self):
+        return self.app.link.up() and (self.budget is None or self.budget > 0)
+
+    def spent(self):
+        if self.budget is not None and self.budget > 0:
+            self.budget -= 1
+
+    def meter(self, kind):
+        from ota.formats import FORMATS
+        fl = self.rec.get("floor") or {}
+        if kind == "firmware":
+            ver = self.rec.get("fwv") or "0.0.0"
+        else:
+            ver = self.app.commands.fw             # app.FW of the running bundle
+        return {"board": self.app.conf.get("board", "sim"), "kind": self.app.kind,
+                "version": ver, "floor": fl.get(kind), "formats": FORMATS}
+
+    def free(self):
+        s = os.statvfs(self.flash)
+        return s[1] * s[4], s[1] * s[2]
+
+    def block_size(self):
+        return os.statvfs(self.flash)[1] or 4096
+
+    def partition(self, label):
+        import esp32
+        P = esp32.Partition
+        return P(label) if label else P(P.RUNNING).get_next_update()
+
+    # ---- the `ota` command (docs/protocol.md §5) -------------------------------------
+    def op(self, a, now_s):
+        if self.trial.on_probation():
+            raise ValueError("busy: a bundle is on probation")
+        r = self.rec
+        if "cancel" in a:
+            if len(a) != 1:
+                raise ValueError("cancel takes no other args")
+            if a["cancel"] != r.get("u") or r.get("st") not in ACTIVE:
+                raise ValueError("no such update in flight")
+            self._updater().end("cancelled", "operator")
+            self.upd = None
+            return {"update": a["cancel"]}
+        for k in a:
+            if k not in ("update", "size", "sig", "apply", "downgrade"):
+                raise ValueError("unknown arg " + k)
+        u = a.get("update")
+        if not _valid_id(u):
+            raise ValueError("update must be 1-40 chars of [A-Za-z0-9_.:-]")
+        size = a.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 64 <= size <= MANIFEST_MAX:
+            raise ValueError("size must be 64..%d" % MANIFEST_MAX)
+        sig = a.get("sig")
+        if not isinstance(sig, str) or len(sig) != 344:
+            raise ValueError("sig must be the base64 of a 256-byte signature")
+        apply = a.get("apply", "now")
+        if apply not in ("now", "closed"):
+            raise ValueError("apply must be now or closed")
+        down = a.get("downgrade", False)
+        if not isinstance(down, bool):
+            raise ValueError("downgrade must be true or false")
+        if u == r.get("u") and r.get("st") in ACTIVE:
+            return {"update": u, "stage": r["st"]}      # a repeat: carry on where it is
+        last = r.get("last") or {}
+        if last.get("u") == u and last.get("status") in ("committed", "rolled_back"):
+            raise ValueError("update %s already %s" % (u, last["status"]))
+        if r.get("st") in ACTIVE:
+            self._updater().end("cancelled", "replaced")
+        p = slots.pointer(self.store)
+        slot = slots.target(p)
+        for k in ("st", "u"):
+            r.pop(k, None)
+        r.update({"u": u, "st": "manifest", "sig": sig, "msize": size, "apply": apply,
+                  "down": down, "slot": slot})
+        try:
+            os.remove(slots.path(self.flash, "incoming"))
+        except OSError:
+            pass
+        self.save()
+        self.upd = None
+        return {"update": u, "stage": "manifest"}
+
+    # ---- transfer -------------------------------------------------------------------
+    def _updater(self):
+        if self.upd is None:
+            from ota.update import Update
+            self.upd = Update(self, self.rec)
+        return self.upd
+
+    def on_data(self, payload):
+        if self.rec.get("st") not in ACTIVE or payload is None:
+            return
+        i = payload.find(b"\n")
+        if i < 0 or i > 256:
+            return
+        try:
+            h = json.loads(payload[:i])
+        except ValueError:
+            return
+        if not isinstance(h, dict):
+            return
+        u = self._updater()
+        try:
+            u.on_data(h, memoryview(payload)[i + 1:], self.app.clock.ticks_ms())
+        except (OSError, ValueError) as e:
+            u.end("failed", "storage_error %s" % (e.args[0] if e.args else ""))
+        if self.rec.get("st") not in ACTIVE:
+            self.upd = None
+
+    def busy(self):
+        """A sleeping meter keeps its radio session open while this is True."""
+        if self.trial.wants_link():
+            return True
+        return self.rec.get("st") in ("manifest", "fetch") and self.may_pull()
+
+    # ---- once per loop pass -----------------------------------------------------------
+    def step(self, now_s):
+        self.trial.step(now_s)
+        if self.rec.get("st") not in ACTIVE:
+            return
+        u = self._updater()
+        r = u.step(self.app.clock.ticks_ms())
+        if r == "idle":
+            self.upd = None
+        elif r == "ready" and self._may_switch():
+            self.upd = None
+            self.trial.switch(now_s)
+
+    def _may_switch(self):
+        # apply "closed": wait until the supply is off (a gas valve already closed), so the
+        # reboot interrupts nobody (docs/ota.md "Gas")
+        if self.rec.get("apply") == "closed":
+            from core.commands import supply_state
+            return supply_state(self.app.prepay) != "on"
+        return True
