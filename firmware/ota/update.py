@@ -9,7 +9,7 @@ import time
 from binascii import a2b_base64
 
 from ota import manifest, rsa
-from ota.pull import CHUNK, FilePull, BlockPull, hash_block
+from ota.pull import CHUNK, FilePull, BlockPull, hash_block, size_of
 from ota import slots
 
 REQ_TIMEOUT_MS = 2000           # no answer to a chunk request: ask again, backing off
@@ -189,17 +189,38 @@ class Update:
         self.ctx.save()
         self.ctx.emit("accepted", version=h["version"], bytes=h.get("bytes", h.get("size")))
 
+    def _signed(self, path):
+        """The file at path is the manifest the announce's signature covers."""
+        import hashlib
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                while True:
+                    k = f.readinto(self.buf)
+                    if not k:
+                        break
+                    h.update(memoryview(self.buf)[:k])
+        except OSError:
+            return False
+        return rsa.verify_any(self.ctx.keys, h.digest(), a2b_base64(self.rec["sig"])) >= 0
+
     def _wipe(self):
         r = self.rec
         d = slots.path(self.ctx.flash, r["slot"])
-        if not slots.wipe_some(d, WIPE_ENTRIES):
-            return
-        free, total = self.ctx.free()
-        if free < r.pop("need", 0) + RESERVE_BYTES + total // 16:
-            self.end("refused", "no_space")
-            return
-        slots.mkdirs(d)
-        os.rename(self.incoming, d + "/OTA_MANIFEST")
+        if size_of(self.incoming) < 0:
+            # a power cut after the rename below, before the record said so: the manifest
+            # is already in the emptied slot (checked again, it is cheap)
+            if not self._signed(d + "/OTA_MANIFEST"):
+                return self.end("failed", "manifest_lost")
+        else:
+            if not slots.wipe_some(d, WIPE_ENTRIES):
+                return
+            free, total = self.ctx.free()
+            if free < r.get("need", 0) + RESERVE_BYTES + total // 16:
+                return self.end("refused", "no_space")
+            slots.mkdirs(d)
+            os.rename(self.incoming, d + "/OTA_MANIFEST")
+        r.pop("need", None)
         r["st"] = "fetch"
         r["mo"] = self.header()["_len"]
         self.ctx.save()
@@ -279,25 +300,29 @@ class Update:
                 if not line:
                     return self._verified()
                 want, size, p = manifest.parse_entry(line)
-                fp = slots.path(self.ctx.flash, r["slot"], p)
                 import hashlib
-                try:
-                    f = open(fp, "rb")
-                except OSError:
-                    return self._refetch(r["vo"])
-                self.ver = [f, hashlib.sha256(), size, want, len(line)]
+                # [path, hash so far, bytes read, size, digest, line length]; the file is
+                # opened per step, never left open between steps
+                self.ver = [slots.path(self.ctx.flash, r["slot"], p), hashlib.sha256(), 0,
+                            size, want, len(line)]
             v = self.ver
-            k = v[0].readinto(self.buf)
-            if k:
-                v[1].update(memoryview(self.buf)[:k])
-                v[2] -= k
-                budget -= k
-            if not k or v[2] <= 0:
-                v[0].close()
+            try:
+                with open(v[0], "rb") as f:
+                    f.seek(v[2])
+                    while budget > 0:
+                        k = f.readinto(self.buf)
+                        if not k:
+                            break
+                        v[1].update(memoryview(self.buf)[:k])
+                        v[2] += k
+                        budget -= k
+            except OSError:
+                return self._refetch(r["vo"])
+            if budget > 0 or v[2] > v[3]:
                 self.ver = None
-                if v[2] != 0 or v[1].digest() != v[3]:
+                if v[2] != v[3] or v[1].digest() != v[4]:
                     return self._refetch(r["vo"])
-                r["vo"] += v[4]
+                r["vo"] += v[5]
 
     def _refetch(self, off):
         r = self.rec
@@ -306,8 +331,6 @@ class Update:
             os.remove(slots.path(self.ctx.flash, r["slot"], manifest.parse_entry(line)[2]))
         except OSError:
             pass
-        if self.ver:
-            self.ver[0].close()
         self.ver = None
         r["st"] = "fetch"
         r["mo"] = off

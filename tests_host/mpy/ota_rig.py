@@ -247,7 +247,11 @@ def rmtree(d):
 
 class RamBlocks:
     """A LittleFS block device in RAM whose writes can be cut off after a budget: the power
-    cut at the level of the real filesystem (toolchain: vfs.VfsLfs2 on a Python bdev)."""
+    cut at the level of the real filesystem (toolchain: vfs.VfsLfs2 on a Python bdev).
+    Each mount gets its own view(); after a cut that view is dead for good: every call
+    answers -EIO (an error code, no exception, nothing allocated), so a file the cut left
+    open can never write again when the garbage collector closes it, just as nothing runs
+    after a real power cut."""
 
     def __init__(self, n=64, bs=512):
         self.bs = bs
@@ -255,32 +259,53 @@ class RamBlocks:
         self.n = n
         self.budget = None
         self.writes = 0
+        self.live = None
+
+    def view(self):
+        if self.live is not None:
+            self.live.dead = True
+        self.live = _View(self)
+        return self.live
+
+
+class _View:
+    def __init__(self, dev):
+        self.d = dev
+        self.dead = False
 
     def _spend(self):
-        if self.budget is not None:
-            if self.budget <= 0:
-                raise OSError(5)                # EIO: the power is gone
-            self.budget -= 1
-        self.writes += 1
+        d = self.d
+        if self.dead:
+            return False
+        if d.budget is not None:
+            if d.budget <= 0:
+                self.dead = True            # the power is gone
+                return False
+            d.budget -= 1
+        d.writes += 1
+        return True
 
     def readblocks(self, b, buf, off=0):
-        buf[:] = memoryview(self.blocks[b])[off:off + len(buf)]
+        if self.dead:
+            return -5
+        buf[:] = memoryview(self.d.blocks[b])[off:off + len(buf)]
 
     def writeblocks(self, b, buf, off=None):
-        self._spend()
+        if not self._spend():
+            return -5
         off = off or 0
-        self.blocks[b][off:off + len(buf)] = buf
+        self.d.blocks[b][off:off + len(buf)] = buf
 
     def ioctl(self, op, arg):
         if op == 4:
-            return self.n
+            return self.d.n
         if op == 5:
-            return self.bs
+            return self.d.bs
         if op == 6:
-            self._spend()
-            blk = self.blocks[arg]
-            for i in range(self.bs):
-                blk[i] = 0xFF
+            if not self._spend():
+                return -5
+            blk = self.d.blocks[arg]
+            blk[:] = b"\xff" * self.d.bs
             return 0
         return 0
 
@@ -291,6 +316,7 @@ def mount(bdev, path, fresh=False):
         vfs.umount(path)
     except OSError:
         pass
+    v = bdev.view()
     if fresh:
-        vfs.VfsLfs2.mkfs(bdev)
-    vfs.mount(vfs.VfsLfs2(bdev), path)
+        vfs.VfsLfs2.mkfs(v)
+    vfs.mount(vfs.VfsLfs2(v), path)
