@@ -220,4 +220,10 @@ class Trial:
             return self._start(now_s)
         if r["st"] == "fw_trial":
             r["why"] = "bootloader"     # it went back to the previous image by itself
+        try:
+            # the previous image runs again: confirm it, or a bootloader that set_boot()
+            # marked "new" would give up on it at the next reset (docs/library/esp32.rst)
+            esp32.Partition.mark_app_valid_cancel_rollback()
+        except OSError as e:
+            print("ota: mark_app_valid: %r" % (e,))
         return self._rolled_back(now_s)
