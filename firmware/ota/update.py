@@ -15,6 +15,7 @@ from ota import slots
 REQ_TIMEOUT_MS = 2000           # no answer to a chunk request: ask again, backing off
 REQ_TIMEOUT_MAX_MS = 30000
 BAD_MAX = 3                     # a file or block that fails its hash this often: give up
+BAD_ANSWERS_MAX = 16            # answers of the wrong length in a row: a broken server
 VERIFY_BYTES = 8192             # read back per step
 WIPE_ENTRIES = 8                # removals per step
 RESERVE_BYTES = 65536           # room left after staging: records, outbox (32 KiB), log
@@ -29,7 +30,8 @@ class Update:
         self.req = None         # [remote, offset, n, t_sent_ms, timeout_ms]
         self.hdr = None
         self.part = None
-        self.ver = None         # read-back state: [file, hash, left] or None
+        self.ver = None         # read-back state (see _verify) or None
+        self.bad_answers = 0
         self.incoming = slots.path(ctx.flash, "incoming")
 
     # ---- the manifest's place and header --------------------------------------------
@@ -129,8 +131,13 @@ class Update:
             self.end("failed", "server %s" % (e[:24] if isinstance(e, str) else "error"))
             return
         if len(data) != q[2]:
+            self.bad_answers += 1
+            if self.bad_answers >= BAD_ANSWERS_MAX:
+                self.end("failed", "bad_chunks")
+                return
             q[4] = 0                            # a short or long chunk: ask again at once
             return
+        self.bad_answers = 0
         self.req = None
         self.ctx.spent()
         self.obj.put(data)
