@@ -7,10 +7,11 @@ import json
 import os
 import sys
 
-from ota import slots, trial
+from ota import slots
 
 RECORD = "ota"
 ACTIVE = ("manifest", "wipe", "fetch", "verify", "ready")
+PROBATION = ("switch", "trial", "rollback", "fw_trial", "fw_rollback")
 SESSION_CHUNKS = 64             # chunks a sleeping meter pulls per radio session (64 KiB)
 MANIFEST_MAX = 131072
 _ID_OK = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
@@ -86,12 +87,21 @@ class Ota:
         link.on_message = on_message
         link.on_connect = on_connect
         app.commands.ops["ota"] = self.op
-        self.trial = trial.Trial(self)
-        self.trial.on_boot(app.clock.now_s())
+        sys.modules.pop("ota.formats", None)        # ran once, before the records loaded
+        self.trial = None                           # ota/trial.py, loaded only when needed
+        if self.rec.get("st") in PROBATION or slots.pointer(self.store)["trial"]:
+            self._trial().on_boot(app.clock.now_s())
+
+    def _trial(self):
+        if self.trial is None:
+            from ota.trial import Trial
+            self.trial = Trial(self)
+        return self.trial
 
     # ---- the context ota/update.py works in ------------------------------------------
     def save(self):
         self.store.save(RECORD, self.rec)
+        slots.step_done()
 
     def emit(self, status, now_s=None, final=False, **fields):
         a = self.app
@@ -140,7 +150,7 @@ class Ota:
 
     # ---- the `ota` command (docs/protocol.md §5) -------------------------------------
     def op(self, a, now_s):
-        if self.trial.on_probation():
+        if self.rec.get("st") in PROBATION or (self.trial and self.trial.active):
             raise ValueError("busy: a bundle is on probation")
         r = self.rec
         if "cancel" in a:
@@ -219,13 +229,14 @@ class Ota:
 
     def busy(self):
         """A sleeping meter keeps its radio session open while this is True."""
-        if self.trial.wants_link():
+        if self.trial is not None and self.trial.wants_link():
             return True
         return self.rec.get("st") in ("manifest", "fetch") and self.may_pull()
 
     # ---- once per loop pass -----------------------------------------------------------
     def step(self, now_s):
-        self.trial.step(now_s)
+        if self.trial is not None:
+            self.trial.step(now_s)
         if self.rec.get("st") not in ACTIVE:
             return
         u = self._updater()
@@ -234,7 +245,7 @@ class Ota:
             self.upd = None
         elif r == "ready" and self._may_switch():
             self.upd = None
-            self.trial.switch(now_s)
+            self._trial().switch(now_s)
 
     def _may_switch(self):
         # apply "closed": wait until the supply is off (a gas valve already closed), so the

@@ -6,6 +6,8 @@
 import hashlib
 import os
 
+from ota.slots import step_done
+
 CHUNK = 1024
 ERASE = 6                       # vfs.AbstractBlockDev ioctl: erase one block
 
@@ -53,6 +55,7 @@ class FilePull:
             f.write(data)
         self.h.update(data)
         self.got += len(data)
+        step_done()
 
     def digest(self):
         return self.h.digest()

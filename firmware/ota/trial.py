@@ -38,10 +38,6 @@ class Trial:
     def _app(self):
         return self.ota.app
 
-    def on_probation(self):
-        return self.active or self.ota.rec.get("st") in ("switch", "trial", "fw_trial", "rollback",
-                                                       "fw_rollback")
-
     def wants_link(self):
         return self.active and not self._round_trip()
 

@@ -204,7 +204,7 @@ def pump(app, ota, server, steps=2000, stop=None):
                 return "reboot"
         if stop is not None and stop():
             return "stop"
-        if ota.rec.get("st") is None and not ota.trial.active and not sent:
+        if ota.rec.get("st") is None and not (ota.trial and ota.trial.active) and not sent:
             return "idle"
     return "steps"
 

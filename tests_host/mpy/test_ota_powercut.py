@@ -105,10 +105,10 @@ def run(budget):
                     raise OSError(5)
                 if r == "reboot":
                     break
-                if o.trial.active:                     # the head-end confirms the probation
+                if o.trial and o.trial.active:         # the head-end confirms the probation
                     a.prepay.cmd["last_seq"] += 1
                     a.outbox.acked_seq = 1 << 40
-                if r == "idle" and not o.trial.active:
+                if r == "idle" and not (o.trial and o.trial.active):
                     break
         except OSError as e:
             if e.args[0] != 5 or not bd.live.dead:
