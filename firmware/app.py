@@ -138,6 +138,11 @@ class App:
         self.driver = Driver(self.prepay, self.board, cfg, self.store)
         self.eventlog = EventLog(self.store)
         self.outbox = Outbox(flash, self.store)
+        if self.prepay.next_seq <= self.outbox.last_seq:
+            # a power cut after events reached the outbox, before the prepay record was
+            # saved: never hand their seqs out again (the outbox skips a seq it holds and the
+            # head-end drops seq at or below the highest it saw, docs/protocol.md §6)
+            self.prepay.next_seq = self.outbox.last_seq + 1
         self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
         self.cfg = cfg
         self.token_entry = None

@@ -415,3 +415,28 @@ def test_gas_valve_never_opened_by_an_update_or_its_reboot(world, net, tmp_path)
         assert "restart_closed" in st["alarms"] and st["supply"] == "off_safety", st
     finally:
         m.stop()
+
+
+def test_event_seq_never_reused_after_a_power_cut(world, net, tmp_path):
+    """An event that reached the outbox before the prepay record was saved keeps its seq:
+    after kill -9 the next events are numbered above it, so neither the outbox (which skips
+    a seq it holds) nor the head-end (which drops seq at or below the highest seen) loses
+    them. Found by the kill -9 sweep above: the `ota trial` event after a cut vanished."""
+    b, srv, he = net
+    mid = "e-seq"
+    m, key = new_meter(world, b, tmp_path, mid)
+    f = Follow(he, {mid: key})
+    m.start()
+    try:
+        wait_up(f, mid, m)
+        he.publish_raw(mid, b'{"load_w": -1}', topic="sim", qos=0)      # sim_rejected
+        assert f.until(lambda: any(e["type"] == "sim_rejected" for e in f.other[mid]), 20)
+        n = f.seen[mid]
+        m.kill()
+        f.states[mid] = []
+        m.start()
+        wait_up(f, mid, m)
+        he.publish_raw(mid, b'{"load_w": -2}', topic="sim", qos=0)
+        assert f.until(lambda: f.seen[mid] > n, 20), (n, f.other[mid])
+    finally:
+        m.stop()

@@ -103,7 +103,7 @@ class Ota:
         self.store.save(RECORD, self.rec)
         slots.step_done()
 
-    def emit(self, status, now_s=None, final=False, **fields):
+    def emit(self, status, now_s=None, **fields):
         a = self.app
         now = a.clock.now_s() if now_s is None else now_s
         ev = {"update": self.rec.get("u"), "status": status}
@@ -111,9 +111,8 @@ class Ota:
             if fields[k] is not None:
                 ev[k] = fields[k]
         e = a.prepay.emit("ota", now, **ev)
-        if final or status in ("refused", "failed", "staged", "cancelled"):
-            a.prepay.save()             # numbered and on flash before anything relies on it
-            a._drain(now)
+        a.prepay.save()                 # numbered and on flash before anything relies on it
+        a._drain(now)
         return e
 
     def send(self, req):

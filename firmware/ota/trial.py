@@ -79,7 +79,7 @@ class Trial:
         self.seq0 = a.prepay.cmd.get("last_seq", 0)
         if r.get("st") == "switch" or "tes" not in r:
             r["st"] = "fw_trial" if r.get("type") == "firmware" else "trial"
-            r["tes"] = o.emit("trial", now_s, final=True, version=r.get("ver"))["seq"]
+            r["tes"] = o.emit("trial", now_s, version=r.get("ver"))["seq"]
             o.save()
         if not a.always_online and a.session_ms is None:
             a.session_ms = a.clock.ticks_ms()       # a sleeping meter goes online to prove itself
@@ -157,7 +157,7 @@ class Trial:
         ver = r.get("ver")
         finish(r, "committed")
         o.save()
-        o.emit("committed", now_s, final=True, version=ver)
+        o.emit("committed", now_s, version=ver)
 
     def rollback(self, now_s, reason, missing=None):
         o = self.ota
@@ -187,7 +187,7 @@ class Trial:
         why, ver = r.get("why") or "crash", r.get("ver")
         finish(r, "rolled_back", why)
         o.save()
-        o.emit("rolled_back", now_s, final=True, reason=why, version=ver)
+        o.emit("rolled_back", now_s, reason=why, version=ver)
 
     # ---- whole firmware (esp32.Partition) ------------------------------------------------
     def _fw_switch(self, now_s):
