@@ -154,10 +154,10 @@ class Trial:
             k = r.get("type") or "bundle"
             if vtuple(fl) > vtuple(floors.get(k) or "0.0.0"):
                 floors[k] = fl
-        ver = r.get("ver")
+        # the event first: a cut before the record write below commits (and reports) again
+        o.emit("committed", now_s, version=r.get("ver"))
         finish(r, "committed")
         o.save()
-        o.emit("committed", now_s, version=ver)
 
     def rollback(self, now_s, reason, missing=None):
         o = self.ota
@@ -184,10 +184,10 @@ class Trial:
         o = self.ota
         r = o.rec
         slots.clear_trial(o.flash)
-        why, ver = r.get("why") or "crash", r.get("ver")
+        why = r.get("why") or "crash"
+        o.emit("rolled_back", now_s, reason=why, version=r.get("ver"))   # event first, as above
         finish(r, "rolled_back", why)
         o.save()
-        o.emit("rolled_back", now_s, reason=why, version=ver)
 
     # ---- whole firmware (esp32.Partition) ------------------------------------------------
     def _fw_switch(self, now_s):
