@@ -247,9 +247,11 @@ class Ota:
             self._trial().switch(now_s)
 
     def _may_switch(self):
-        # apply "closed": wait until the supply is off (a gas valve already closed), so the
-        # reboot interrupts nobody (docs/ota.md "Gas")
+        # apply "closed": wait until the supply is off and a valve is at its closed end stop
+        # (a gas leak check opens it while armed), so the reboot interrupts nobody
         if self.rec.get("apply") == "closed":
             from core.commands import supply_state
-            return supply_state(self.app.prepay) != "on"
+            v = getattr(self.app.driver, "valve", None)
+            return (supply_state(self.app.prepay) != "on" and
+                    (v is None or getattr(v, "position", "closed") == "closed"))
         return True

@@ -178,6 +178,7 @@ class App:
         self.commands = Commands(fw)
         self.stop_code = None
         self.session_ms = None
+        self.driver = None
 
     def _drain(self, now):
         pass
