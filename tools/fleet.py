@@ -65,8 +65,11 @@ def pct(xs, p):
 
 
 class Fleet:
-    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None, creds=None):
+    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None, creds=None,
+                 extra=None, sim_speed=1):
         self.n = n
+        self.extra = extra or {}    # more config.json keys for every meter (tools/ota_fleet.py)
+        self.sim_speed = sim_speed
         self.creds = creds          # (username, password) provisioned into every meter, or None
         self.ports = ports          # meters are spread over these broker ports (cluster nodes)
         self.host = host
@@ -85,10 +88,11 @@ class Fleet:
             mid = "f-%05d" % i
             port = self.ports[i % len(self.ports)]
             extra = {"sim_script": {"daily": [["00:00", {"load_w": 0, "pf": 1.0}]]}}
+            extra.update(self.extra)
             if self.creds:
                 extra["username"], extra["password"] = self.creds
             cfg = headend.provision(self.dir / mid, mid, "electricity", "mqtt://%s:%d" % (self.host, port),
-                                    root=self.root, sim_speed=1, extra=extra)
+                                    root=self.root, sim_speed=self.sim_speed, extra=extra)
             self.meters[mid] = {"key": bytes.fromhex(cfg["key"]), "dir": self.dir / mid, "proc": None, "seq": 0}
 
     def start(self):
@@ -247,7 +251,11 @@ def main(argv=None):
     ap.add_argument("--max-n", type=int, default=int(os.environ.get("FLEET_MAX_N", "400")))
     ap.add_argument("--cluster", action="store_true", help="two-node RabbitMQ cluster")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--ota", action="store_true", help="a signed update rolled out in waves (docs/ota.md)")
     a = ap.parse_args(argv)
+    if a.ota:
+        import ota_fleet
+        return ota_fleet.main(a.n)
     out = []
     if a.cluster:
         from rabbit_cluster import RabbitCluster
