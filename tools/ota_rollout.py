@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 CHUNK_MAX = 1024
 TERMINAL = ("committed", "rolled_back", "refused", "failed", "cancelled")
 _ID_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+_PATH_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/")
 
 
 class ChunkServer:
@@ -44,6 +45,8 @@ class ChunkServer:
     def _file(self, u, f):
         if not isinstance(u, str) or not u or set(u) - _ID_OK or not isinstance(f, str):
             return None
+        if not 0 < len(f) <= 64 or set(f) - _PATH_OK or ".." in f.split("/"):
+            return None                     # the meter's own rule (firmware/ota/manifest.py)
         base = self.pub / u if (self.pub / u / "MANIFEST").exists() else self.pub
         if not (base / "MANIFEST").exists() or json.loads((base / "update.json").read_text())["update"] != u:
             return None
@@ -67,7 +70,10 @@ class ChunkServer:
         if self.drop is not None and self.drop(mid, req):
             return
         hdr = {"u": u, "f": f, "o": o}
-        p = self._file(u, f)
+        try:
+            p = self._file(u, f)
+        except (OSError, ValueError, KeyError):     # a half-published update, a bad name
+            p = None
         if p is None:
             hdr["err"] = "not_found"
             data = b""
