@@ -28,6 +28,7 @@ class ChunkServer:
         self.root = root
         self.chunks = 0
         self.bytes = 0
+        self.wire = 0               # MQTT bytes both ways (PUBLISH packets, QoS 0)
         self.drop = None            # test hook: fn(meter, request) -> True to not answer
         u = urlparse(broker)
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ota-srv-%d" % id(self))
@@ -81,10 +82,13 @@ class ChunkServer:
             with open(p, "rb") as fh:
                 fh.seek(o)
                 data = fh.read(n)
+        topic = "%s/%s/ota/data" % (self.root, mid)
+        payload = json.dumps(hdr, separators=(",", ":")).encode() + b"\n" + data
         self.chunks += 1
         self.bytes += len(data)
-        c.publish("%s/%s/ota/data" % (self.root, mid),
-                  json.dumps(hdr, separators=(",", ":")).encode() + b"\n" + data, qos=0)
+        # fixed header (1) + remaining length (2) + topic length (2) + topic + payload
+        self.wire += 5 + len(m.topic) + len(m.payload) + 5 + len(topic) + len(payload)
+        c.publish(topic, payload, qos=0)
 
     def close(self):
         self.c.loop_stop()
