@@ -5,7 +5,9 @@ Only files whose SHA-256 differs from the device's copy are sent; the hashes are
 on the device (hashlib.sha256 via `mpremote exec`), so nothing is trusted from a cache.
 After the copy every file is hashed again and compared. A stale `x.py` beside a deployed
 `x.mpy` is removed, because MicroPython imports the .py first and would keep running the
-old code. config.json, the key and the meter's records are never touched.
+old code. config.json, the key and the meter's records are never touched, except the A/B
+bundle pointer (app_slot.a/.b, docs/ota.md): it is removed, so the meter runs the bundle just
+deployed at its next boot rather than one an over-the-air update had installed.
 
 Works against a real board on a serial port or against the unix port on a pseudo-terminal
 (`socat PTY,link=meter-pty,rawer EXEC:"micropython -i ..."`); mpremote is always used with
@@ -22,8 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEVER_TOUCH = ("config.json",)
+POINTER = ("app_slot.a", "app_slot.b")     # firmware/loader.py: which A/B bundle runs
 
-# Runs on the device: hash each path with a 512-byte buffer (heap-friendly), null if absent.
+# Runs on the device: hash each path with a 512-byte buffer (heap-friendly), one line per
+# path ("-" if absent), so no large block is needed in a full heap however many files.
 HASH_SNIPPET = """
 import hashlib, binascii, json
 def _h(p):
@@ -39,7 +43,9 @@ def _h(p):
         h.update(m[:n])
     f.close()
     return binascii.hexlify(h.digest()).decode()
-print('HASHES' + json.dumps(dict((p, _h(p)) for p in %s)))
+for _p in %s:
+    print('HASH', _h(_p) or '-', _p)
+print('HASHES-END')
 """
 
 MKDIR_SNIPPET = """
@@ -108,9 +114,13 @@ class Device:
 
     def hashes(self, paths):
         out = self.exec(HASH_SNIPPET % json.dumps(list(paths)))
+        got = {}
         for line in out.splitlines():
-            if line.startswith("HASHES"):
-                return json.loads(line[len("HASHES"):])
+            if line.startswith("HASH "):
+                _, h, p = line.split(" ", 2)
+                got[p] = None if h == "-" else h
+            elif line.startswith("HASHES-END") and len(got) == len(set(paths)):
+                return got
         raise DeployError("device did not answer the hash query: %r" % out[-200:])
 
     def mkdirs(self, dirs):
@@ -161,7 +171,8 @@ def deploy(bundle, port, dry_run=False, log=print):
     files = read_manifest(bundle)
     dev = Device(port)
     stale_candidates = [s for s in (shadows(r) for r in files) if s]
-    on_dev = dev.hashes(list(files) + stale_candidates)
+    on_dev = dev.hashes(list(files) + stale_candidates + list(POINTER))
+    pointer = [p for p in POINTER if on_dev.get(p) is not None]
     changed = sorted(r for r, h in files.items() if on_dev.get(r) != h)
     stale = sorted(s for s in stale_candidates if on_dev.get(s) is not None)
     unchanged = len(files) - len(changed)
@@ -169,6 +180,8 @@ def deploy(bundle, port, dry_run=False, log=print):
         log("%s %s" % ("new    " if on_dev.get(r) is None else "changed", r))
     for s in stale:
         log("remove  %s (would shadow %s)" % (s, s[:-3] + ".mpy"))
+    for p in pointer:
+        log("remove  %s (the deployed bundle runs at the next boot, not an OTA slot)" % p)
     if dry_run:
         log("dry run: %d to copy, %d to remove, %d unchanged" % (len(changed), len(stale),
                                                                 unchanged))
@@ -180,12 +193,12 @@ def deploy(bundle, port, dry_run=False, log=print):
             dirs.add("/".join(parts[:i]))
     dev.mkdirs(dirs)
     dev.put([(Path(bundle) / r, r) for r in changed])
-    dev.remove(stale)
-    after = dev.hashes(list(files) + stale)
+    dev.remove(stale + pointer)
+    after = dev.hashes(list(files) + stale + pointer)
     bad = sorted(r for r, h in files.items() if after.get(r) != h)
     if bad:
         raise DeployError("verification failed after copy for: %s" % ", ".join(bad))
-    left = [s for s in stale if after.get(s) is not None]
+    left = [s for s in stale + pointer if after.get(s) is not None]
     if left:
         raise DeployError("could not remove stale %s" % ", ".join(left))
     log("deployed: %d copied, %d removed, %d unchanged, all %d verified by SHA-256"

@@ -48,10 +48,12 @@ def loader_reason():
 
 
 def pointer(store):
+    """The pointer record; without one (never updated, or `make deploy` removed it so the
+    deployed bundle runs) the running bundle, with "missing": True."""
     p = store.load(POINTER)
     if not isinstance(p, dict) or p.get("v") != 1:
         r = running()
-        return {"v": 1, "active": r, "good": r, "trial": False, "u": None}
+        return {"v": 1, "active": r, "good": r, "trial": False, "u": None, "missing": True}
     return p
 
 

@@ -50,6 +50,13 @@ class Trial:
             return self._fw_boot(now_s)
         p = slots.pointer(o.store)
         run = slots.running()
+        if p.get("missing") and st in ("switch", "trial", "rollback"):
+            # deployed by cable meanwhile (tools/deploy.py removes the pointer): that bundle
+            # runs, and this update is over
+            o.emit("cancelled", now_s, reason="deployed")
+            finish(r, "cancelled", "deployed")
+            slots.clear_trial(o.flash)
+            return o.save()
         if p["trial"]:
             if run == p["active"]:
                 if st not in ("switch", "trial"):

@@ -190,4 +190,26 @@ def test_health_window_expires_rolls_back_and_reports_what_was_missing():
     mptest.raises(ValueError, m.ota.op, {"update": UID, "size": len(M2), "sig": rig.b64(SIG2)}, 0)
 
 
+def test_deployed_by_cable_during_probation_ends_the_update():
+    image = setup()
+    restore(image)
+    m = Meter()
+    rig.announce(m.ota, UID, M2, SIG2)
+    rig.pump(m.app, m.ota, rig.Server(UID, OBJ2))
+    m = Meter()
+    mptest.eq(m.version, "1.1.0")
+    for s in ("a", "b"):                        # what tools/deploy.py removes
+        os.remove(MNT + "/app_slot." + s)
+    rig.mount(bd, MNT)
+    slot, reason = loader.choose(MNT)
+    mptest.eq((slot, reason), ("base", None))
+    loader.SLOT, loader.REASON = slot, reason
+    app = rig.App(MNT, Store(MNT), fw="1.2.0")
+    o = hook.attach(app)
+    ev = [e for e in app.prepay.events if e["type"] == "ota"]
+    mptest.eq([(e["status"], e["reason"]) for e in ev], [("cancelled", "deployed")])
+    mptest.eq(o.rec.get("st"), None)
+    mptest.eq(o.rec["last"]["status"], "cancelled")
+
+
 mptest.main(globals())
