@@ -98,12 +98,12 @@ class Trial:
         r = o.rec
         if r.get("type") == "firmware":
             return self._fw_switch(now_s)
-        p = slots.pointer(o.store)
         r["st"] = "switch"
         r["t0"] = now_s
         o.save()
         slots.clear_trial(o.flash)                  # a fresh count for this probation
-        slots.write(o.store, r["slot"], p["good"] if p["trial"] else p["active"], True, r["u"])
+        # "good" is the bundle running now: it pulled and checked this update, so it works
+        slots.write(o.store, r["slot"], slots.running(), True, r["u"])
         self._reboot()
 
     def _reboot(self):

@@ -9,14 +9,13 @@ import time
 from binascii import a2b_base64
 
 from ota import manifest, rsa
-from ota.pull import CHUNK, FilePull, BlockPull, hash_block, size_of
+from ota.pull import CHUNK, FilePull, BlockPull, size_of
 from ota import slots
 
 REQ_TIMEOUT_MS = 2000           # no answer to a chunk request: ask again, backing off
 REQ_TIMEOUT_MAX_MS = 30000
 BAD_MAX = 3                     # a file or block that fails its hash this often: give up
 BAD_ANSWERS_MAX = 16            # answers of the wrong length in a row: a broken server
-VERIFY_BYTES = 8192             # read back per step
 WIPE_ENTRIES = 8                # removals per step
 RESERVE_BYTES = 65536           # room left after staging: records, outbox (32 KiB), log
 
@@ -295,89 +294,12 @@ class Update:
         self.ver = None
         self.ctx.save()
 
-    # ---- read back ------------------------------------------------------------------
+    # ---- read back (ota/readback.py) -------------------------------------------------
     def _verify(self):
-        r = self.rec
-        if r["type"] == "firmware":
-            return self._verify_image()
-        budget = VERIFY_BYTES
-        while budget > 0:
-            if self.ver is None:
-                line = self._line(r["vo"])
-                if not line:
-                    return self._verified()
-                want, size, p = manifest.parse_entry(line)
-                import hashlib
-                # [path, hash so far, bytes read, size, digest, line length]; the file is
-                # opened per step, never left open between steps
-                self.ver = [slots.path(self.ctx.flash, r["slot"], p), hashlib.sha256(), 0,
-                            size, want, len(line)]
-            v = self.ver
-            try:
-                with open(v[0], "rb") as f:
-                    f.seek(v[2])
-                    while budget > 0:
-                        k = f.readinto(self.buf)
-                        if not k:
-                            break
-                        v[1].update(memoryview(self.buf)[:k])
-                        v[2] += k
-                        budget -= k
-            except OSError:
-                return self._refetch(r["vo"])
-            if budget > 0 or v[2] > v[3]:
-                self.ver = None
-                if v[2] != v[3] or v[1].digest() != v[4]:
-                    return self._refetch(r["vo"])
-                r["vo"] += v[5]
-
-    def _refetch(self, off):
-        r = self.rec
-        line = self._line(off)
-        try:
-            os.remove(slots.path(self.ctx.flash, r["slot"], manifest.parse_entry(line)[2]))
-        except OSError:
-            pass
-        self.ver = None
-        r["st"] = "fetch"
-        r["mo"] = off
-        r["bad"] = r.get("bad", 0) + 1
-        if r["bad"] >= BAD_MAX:
-            return self.end("failed", "bad_data")
-        self.ctx.save()
-
-    def _verified(self):
-        r = self.rec
-        d = slots.path(self.ctx.flash, r["slot"])
-        # only the manifest's files: anything else (a stray from a torn wipe) goes
-        n = 0
-        for p in slots.walk(d):
-            n += 1
-        if n != self.header()["files"] + 1:
-            return self.end("failed", "stray_files")   # cannot happen after a full wipe
-        self._ready()
-
-    def _verify_image(self):
-        r = self.rec
-        h = self.header()
-        part = self._partition()
-        i = r.get("vo", 0)
-        n = manifest.blocks(h)
-        for _ in range(2):              # 8 KiB per step
-            if i >= n:
-                return self._ready()
-            size = min(manifest.BLOCK, h["size"] - i * manifest.BLOCK)
-            want = manifest.parse_block(self._line(h["_len"] + 65 * i))
-            if hash_block(part, i, size, self.buf) != want:
-                r["i"] = i
-                r["st"] = "fetch"
-                r["bad"] = r.get("bad", 0) + 1
-                if r["bad"] >= BAD_MAX:
-                    return self.end("failed", "bad_data")
-                self.ctx.save()
-                return
-            i += 1
-            r["vo"] = i
+        from ota import readback
+        if self.rec["type"] == "firmware":
+            return readback.image(self)
+        return readback.files(self)
 
     def _ready(self):
         self.rec["st"] = "ready"
