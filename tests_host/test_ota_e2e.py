@@ -264,6 +264,7 @@ def _slot_at_boot(flash):
     return slot, slot == "base" or sup.slot_complete(flash, slot)
 
 
+@pytest.mark.slow
 def test_kill9_at_chunk_writes_and_at_every_switch_and_commit_step(world, net, tmp_path):
     b, srv, he = net
     u = world.update("keep-110", "1.1.0")

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from brokers import Broker  # noqa: E402
 import ota_fleet  # noqa: E402
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def test_rollout_halts_on_a_failing_wave_and_the_failed_meters_roll_back(tmp_path):
