@@ -85,7 +85,7 @@ def _server(tmp_path):
     out = ota.sign_bundle(_bundle(tmp_path), sup.key(), tmp_path / "pub", "sim", "1.1.0", uid="u-1")
     (tmp_path / "secret").write_text("key material")
     s = ota_rollout.ChunkServer.__new__(ota_rollout.ChunkServer)
-    s.pub, s.root, s.chunks, s.bytes, s.drop = (tmp_path / "pub").resolve(), "meters", 0, 0, None
+    s.pub, s.root, s.chunks, s.bytes, s.wire, s.drop = (tmp_path / "pub").resolve(), "meters", 0, 0, 0, None
     return s, out
 
 
