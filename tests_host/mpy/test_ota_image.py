@@ -1,4 +1,4 @@
-# heap: 208k
+# heap: 224k
 # Whole-firmware updates through esp32.Partition (firmware/ota/update.py, pull.py, trial.py)
 # against the fake Partition in tests_host/mpy/fakes/esp32.py, which follows MicroPython's
 # esp32_partition.c and docs/library/esp32.rst and models the ESP-IDF bootloader's app

@@ -1,4 +1,4 @@
-# heap: 144k
+# heap: 128k
 # firmware/loader.py (which bundle a boot runs, and sys.path without a mix of bundles) and
 # firmware/ota/formats.py (record migrations from every earlier format), on the real port.
 import os

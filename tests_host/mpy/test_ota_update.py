@@ -1,4 +1,4 @@
-# heap: 160k
+# heap: 176k
 # The update transfer on the real MicroPython unix port (firmware/ota/hook.py, update.py,
 # pull.py, manifest.py, rsa.py): a signed bundle pulled in <= 1 KiB chunks, every refusal
 # reason, corrupt / lost / refused chunks, resume after a reboot and after a link outage,
