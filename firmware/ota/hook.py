@@ -218,11 +218,14 @@ class Ota:
             return
         if not isinstance(h, dict):
             return
-        u = self._updater()
         try:
-            u.on_data(h, memoryview(payload)[i + 1:], self.app.clock.ticks_ms())
-        except (OSError, ValueError) as e:
-            u.end("failed", "storage_error %s" % (e.args[0] if e.args else ""))
+            u = self._updater()
+            try:
+                u.on_data(h, memoryview(payload)[i + 1:], self.app.clock.ticks_ms())
+            except (OSError, ValueError) as e:
+                u.end("failed", "storage_error %s" % (e.args[0] if e.args else ""))
+        except Exception as e:          # nothing escapes into the link or the metering loop
+            self._contain(e)
         if self.rec.get("st") not in ACTIVE:
             self.upd = None
 
@@ -234,6 +237,27 @@ class Ota:
 
     # ---- once per loop pass -----------------------------------------------------------
     def step(self, now_s):
+        try:
+            self._step(now_s)
+        except Exception as e:          # an update must never stop the metering loop
+            self._contain(e, now_s)
+
+    def _contain(self, e, now_s=None):
+        """A fault in the update path: report it, end the transfer (or, on probation, go
+        back to the good bundle); metering carries on either way."""
+        sys.print_exception(e)
+        why = "internal %s" % type(e).__name__
+        try:
+            if self.trial is not None and self.trial.active:
+                self.trial.rollback(now_s or self.app.clock.now_s(), "crash")
+            elif self.rec.get("st") in ACTIVE:
+                self.upd = None
+                self._updater().end("failed", why)
+        except Exception as e2:         # even the report failed: forget the transfer in RAM
+            sys.print_exception(e2)
+        self.upd = None
+
+    def _step(self, now_s):
         if self.trial is not None:
             self.trial.step(now_s)
         if self.rec.get("st") not in ACTIVE:

@@ -261,4 +261,26 @@ def test_sleeping_meter_pulls_a_budget_per_session():
     mptest.eq(app.stop_code, 3)
 
 
+def test_a_fault_in_the_update_path_never_escapes_into_the_loop():
+    from ota import pull
+    app, ota = fresh()
+    m, srv = serve(rig.sample_files())
+    rig.announce(ota, "u-1", m)
+    real = pull.FilePull.put
+
+    def boom(self, data):
+        raise RuntimeError("a bug")
+    pull.FilePull.put = boom
+    try:
+        rig.pump(app, ota, srv, steps=50)       # would raise out of step()/on_data() otherwise
+    finally:
+        pull.FilePull.put = real
+    ev = [e for e in app.prepay.events if e["type"] == "ota"][-1]
+    mptest.eq((ev["status"], ev["reason"]), ("failed", "internal RuntimeError"))
+    mptest.eq(ota.rec.get("st"), None)
+    rig.announce(ota, "u-2", m)                 # and the next update works
+    srv.uid = "u-2"
+    mptest.eq(rig.pump(app, ota, srv), "reboot")
+
+
 mptest.main(globals())
