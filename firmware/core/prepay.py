@@ -109,6 +109,10 @@ class Prepay:
         self.cfg = cfg
         self.led = Ledger(d["led"])
         self.tar = tariff.check_state(d["tar"])
+        fired = d["cr"].get("fired")
+        if type(fired) is list and not [x for x in fired if type(x) is not int]:
+            # older firmware let levels of a previous warn_pct pile up here (docs/ledger.md)
+            d["cr"]["fired"] = credit.prune_fired(fired, cfg)
         self.cr = credit.check_state(d["cr"])
         self.supply = Supply(self._arms(), d["sup"])
         self.alarms = d["alarms"]

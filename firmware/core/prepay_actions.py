@@ -49,8 +49,10 @@ def configure(p, patch, now_s):
     own, cpatch = split_config(patch, p.cfg)
     if p._forced_arms and own.get("arm_on_restore") is False:
         raise ValueError("this meter always arms")
+    old = dict(p.cfg)
     p.cfg.update(own)
     p.cfg.update(cpatch)
+    credit.on_config(p.cr, old, p.cfg)      # state that depends on config follows it
     if "arm_on_restore" in own:
         p.supply.arms = p._arms()
     p.emit("config", now_s, keys=sorted(patch))
