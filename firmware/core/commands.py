@@ -1,13 +1,18 @@
-# Protocol v1 command handling (docs/protocol.md, issue 3): frame check, field checks,
+# Protocol v1 command handling (docs/protocol.md): frame check, field checks,
 # seq / dup / replay, op dispatch to Prepay and the driver, ack building.
 # A command's effect and its seq are persisted in ONE prepay.save(): prepay.cmd lives in the
-# prepay record, so after a power cut either both happened or neither did.
+# prepay record, so after a power cut either both happened or neither did. Before that, the
+# seq is used up in the floor record (core/floor.py), whatever the command's outcome, so a
+# command once answered is never applied later, even after the prepay record is rebuilt.
+# Nothing escapes handle(): a command that fails inside is answered `internal`, one whose
+# save fails `storage`, and either leaves RAM as it was before the command (snapshot).
 import json
 from link import frame
 
 RECENT_N = 16              # accepted (id, seq) kept to answer MQTT redeliveries as dup
 SEQ_MAX = (1 << 53) - 1    # largest integer every JSON implementation keeps exact
 APP_KEYS = ("report_s",)  # config keys the shell owns (not core, not driver)
+TOKEN_TXN = "tok-"         # txn prefix of offline-token credits (docs/protocol.md §5)
 _ID_OK = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
 
 
@@ -33,6 +38,10 @@ class Commands:
     """handle(payload, now_s, mono_ms) -> ack dict, or None when a bad_mac ack is rate-limited."""
 
     def __init__(self, meter_id, key, prepay, driver, clock, fw="?"):
+        from core.floor import Floor
+        self.floor = getattr(prepay, "floor", None) or Floor(prepay.store)
+        self.storage_errors = 0         # failed writes seen here (the app raises storage_fault)
+        self._undo = None
         self.meter_id = meter_id
         self.key = key
         self.prepay = prepay
@@ -41,7 +50,6 @@ class Commands:
         self.fw = fw
         self.rejected = 0               # RAM only: a rejection changes no persisted state
         self.reboot_requested = False
-        self.save_due = False           # a read-only op's seq: saved by the app right after the ack
         self._last_bad_mac_ms = None
 
     def setting(self, name, default):
@@ -72,6 +80,12 @@ class Commands:
     # ---- entry point -----------------------------------------------------------
     def handle(self, payload, now_s, mono_ms=None):
         try:
+            return self._handle(payload, now_s, mono_ms)
+        except Exception as e:          # a bug below: contained, answered, nothing changed
+            return self._reject(None, "internal", now_s, _why(e))
+
+    def _handle(self, payload, now_s, mono_ms):
+        try:
             body = frame.open_frame(self.key, payload)
         except ValueError as e:
             code = str(e)
@@ -80,7 +94,7 @@ class Commands:
                 last = self._last_bad_mac_ms
                 self.rejected += 1
                 if last is not None and 0 <= t - last < 1000:
-                    return None      # issue 3: at most one bad_mac ack per second
+                    return None      # at most one bad_mac ack per second (docs/protocol.md §3)
                 self._last_bad_mac_ms = t
                 return self.ack(None, "bad_mac", now_s=now_s)
             return self._reject(None, code, now_s)
@@ -95,12 +109,27 @@ class Commands:
         for r in self.prepay.cmd.get("recent", ()):
             if r[0] == cid and r[1] == seq:
                 return self.ack(cid, r[2], dup=True, now_s=now_s)
-        if seq <= self.prepay.cmd.get("last_seq", 0):
+        if seq <= self.floor_seq():
             return self._reject(cid, "replay", now_s)
+        p = self.prepay
+        snap = p.snapshot()
+        try:
+            self.floor.use_cmd(seq)     # used up from here on, whatever the outcome
+        except OSError:
+            self.storage_errors += 1
+            return self._reject(cid, "storage", now_s)
         exp = cmd.get("exp")
         if exp is not None and now_s > exp:
-            return self._reject(cid, "expired", now_s)
-        return self._dispatch(cid, seq, cmd["op"], cmd["args"], now_s)
+            return self._done(cid, seq, "expired", now_s, snap)
+        try:
+            return self._dispatch(cid, seq, cmd["op"], cmd["args"], now_s, snap)
+        except Exception as e:
+            return self._done(cid, seq, "internal", now_s, snap, _why(e))
+
+    def floor_seq(self):
+        """The highest command seq used up: accepted (prepay record) or answered (floor)."""
+        last = self.prepay.cmd.get("last_seq", 0)
+        return self.floor.cmd if self.floor.cmd > last else last
 
     def _parse(self, body):
         if b"\n" in body:
@@ -129,10 +158,11 @@ class Commands:
         return obj
 
     # ---- ops -------------------------------------------------------------------
-    def _dispatch(self, cid, seq, op, args, now_s):
+    def _dispatch(self, cid, seq, op, args, now_s, snap):
         fn = getattr(self, "_op_" + op, None) if op in _OPS else None
         extra = {}
         dup = False
+        self._undo = None
         try:
             if fn is not None:
                 r = fn(args, now_s)
@@ -143,26 +173,43 @@ class Commands:
             else:
                 code = self.driver.op(op, args, now_s)
                 if code is None:
-                    return self._reject(cid, "unknown_op", now_s)
+                    return self._done(cid, seq, "unknown_op", now_s, snap)
                 if code != "ok":
-                    return self._reject(cid, code, now_s)
+                    return self._done(cid, seq, code, now_s, snap)
         except ValueError as e:
-            return self._reject(cid, "bad_args", now_s, str(e))
-        self._accept(cid, seq, dup, op in READ_ONLY)
+            return self._done(cid, seq, "bad_args", now_s, snap, str(e))
+        except OSError as e:            # a driver's own record (config) could not be written
+            self.storage_errors += 1
+            return self._done(cid, seq, "storage", now_s, snap, _why(e))
+        c = self.prepay.cmd
+        c["recent"] = (c.get("recent", []) + [[cid, seq, "ok"]])[-RECENT_N:]
+        c["last_seq"] = seq
+        if op in SAVED:
+            try:
+                self.prepay.save()      # effect + seq in one atomic record write
+            except OSError as e:
+                self.storage_errors += 1
+                return self._done(cid, seq, "storage", now_s, snap, _why(e))
+        else:
+            # nothing but the seq changed in the record, and the seq is already used up in
+            # the floor record: the prepay record follows at the next tick
+            self.prepay._urgent = True
+        self._undo = None
         return self.ack(cid, "ok", dup=dup, now_s=now_s, **extra)
 
-    def _accept(self, cid, seq, dup, read_only=False):
+    def _done(self, cid, seq, code, now_s, snap, reason=None):
+        """A command that used up its seq but was not applied: RAM back to the snapshot
+        (events emitted on the way included), then remembered for a redelivery's dup."""
+        undo, self._undo = getattr(self, "_undo", None), None
+        if undo is not None:
+            try:
+                undo()                  # the driver's part of a config, back as it was
+            except Exception:
+                pass                    # its record is retried by the driver (storage_fault)
+        self.prepay.rollback(snap)
         c = self.prepay.cmd
-        recent = list(c.get("recent", ()))
-        recent.append([cid, seq, "ok"])
-        c["recent"] = recent[-RECENT_N:]
-        c["last_seq"] = seq
-        if read_only:
-            # nothing but the seq changed: the ack need not wait ~2 ms for the flash write
-            # (docs/protocol.md §3); the caller saves right after publishing the ack
-            self.save_due = True
-        else:
-            self.prepay.save()      # effect + seq in one atomic record write
+        c["recent"] = (c.get("recent", []) + [[cid, seq, code]])[-RECENT_N:]
+        return self._reject(cid, code, now_s, reason)
 
     def _op_recharge(self, a, now_s):
         _only(a, ("txn", "amount"))
@@ -170,6 +217,10 @@ class Commands:
         amount = a.get("amount")
         if not _valid_id(txn):
             raise ValueError("txn must be 1-40 chars of [A-Za-z0-9_.:-]")
+        if txn.startswith(TOKEN_TXN):
+            # offline tokens credit under "tok-<count>" (paygo/entry.py): a remote txn there
+            # would make that token credit nothing
+            raise ValueError("txn prefix tok- is reserved for offline tokens")
         if not _is_int(amount):
             raise ValueError("amount must be an integer (minor units)")
         if amount <= 0:
@@ -216,18 +267,22 @@ class Commands:
         if core:
             self.prepay.configure(core, now_s)   # validates all keys, then applies (or nothing)
         if drv:
-            self.driver.configure(drv, now_s)
+            # the driver writes its own record before returning (OSError: nothing changed)
+            # and hands back how to undo it if the prepay save that follows fails
+            self._undo = self.driver.configure(drv, now_s)
         if app:
             merged = dict(self.prepay.cmd.get("app", {}))
             merged.update(app)
-            self.prepay.cmd["app"] = merged     # saved with the seq in _accept
+            self.prepay.cmd["app"] = merged     # saved with the seq
 
     def _op_clear(self, a, now_s):
         _only(a, ("alarm",))
         name = a.get("alarm")
         if not isinstance(name, str) or not name:
             raise ValueError("alarm must be a name")
-        if not self.driver.can_clear(name, True):
+        # crash_loop is the shell's own alarm (hal/guard.py): a remote clear is its
+        # documented exit from minimal mode, whatever the driver
+        if name != "crash_loop" and not self.driver.can_clear(name, True):
             raise ValueError("alarm cannot be cleared remotely")
         self.prepay.alarm_clear(name, now_s)     # ValueError("alarm not active")
 
@@ -258,7 +313,10 @@ class Commands:
         self.reboot_requested = True
 
 
-READ_ONLY = ("status",)     # ops that change nothing but the seq
+# ops whose effect is in the prepay record: saved before the ack. The others change
+# nothing there but the seq (status, time, reboot) or run a driver action that a reboot
+# ends anyway (selfcheck): their seq is durable in the floor record before they run.
+SAVED = ("recharge", "supply", "tariff", "config", "clear", "emergency")
 _OPS = ("recharge", "supply", "tariff", "config", "clear", "time", "status", "emergency", "reboot")
 
 
@@ -272,3 +330,7 @@ def _check_app(app):
     r = app.get("report_s")
     if r is not None and (not _is_int(r) or not 10 <= r <= 86400):
         raise ValueError("report_s must be 10..86400")
+
+
+def _why(e):
+    return ("%s: %s" % (type(e).__name__, e))[:60]

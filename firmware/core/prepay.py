@@ -15,6 +15,7 @@ from core import clock, credit, history, tariff
 from core import prepay_actions as actions
 from core import prepay_days as days
 from core.prepay_days import CATCHUP_DAYS  # noqa: F401  (tests and docs name it here)
+from core.floor import Floor
 from core.ledger import Ledger
 from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, check_record,
                                 is_int, split_config)
@@ -26,7 +27,9 @@ PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are d
 
 
 class Prepay:
-    def __init__(self, store, kind, cfg, now_s, arms=None):
+    def __init__(self, store, kind, cfg, now_s, arms=None, seq_floor=0):
+        # seq_floor: the highest event seq already handed out (the outbox's), so a record
+        # restored from an older save, or rebuilt, never numbers an event twice
         if kind not in KINDS:
             raise ValueError("kind must be electricity, water or gas")
         if cfg is None:
@@ -49,6 +52,8 @@ class Prepay:
                 d = None
         if d is None:
             self._fresh(cfg, now_s)
+        self.floor = Floor(store)
+        actions.raise_to_floor(self, seq_floor)
         # history is its own record: kept even if the prepay record had to be rebuilt
         try:
             self.hist = history.History(store.load(history.RECORD))
@@ -143,6 +148,14 @@ class Prepay:
         self.store.save(RECORD, self.to_dict())
         self._unsaved_use = 0
         self._urgent = False
+
+    def snapshot(self):
+        """A private copy of the whole RAM state, for rollback() when a command fails."""
+        return actions.snapshot(self)
+
+    def rollback(self, snap):
+        """Back to the state of snapshot() (each snapshot is used at most once)."""
+        actions.rollback(self, snap)
 
     @property
     def balance_minor(self):

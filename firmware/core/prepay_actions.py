@@ -119,3 +119,53 @@ def alarm_clear(p, name, now_s):
 def _check_alarm(name):
     if not isinstance(name, str) or not 0 < len(name) <= 32:
         raise ValueError("alarm name must be a str of 1..32 chars")
+
+
+# ---- floors, snapshot and rollback -------------------------------------------------------
+def raise_to_floor(p, seq_floor):
+    """After the record is loaded (or rebuilt): the next event seq is above every seq that
+    may have left the meter (the outbox's, and for a rebuilt record the floor record's
+    reservation), and the floor record covers what the prepay record knows (a record from
+    firmware without a floor record). A failed write here is retried by the next use."""
+    f = p.floor
+    low = seq_floor + 1
+    if p.recovered and f.evt + 1 > low:
+        low = f.evt + 1           # the events pending in the lost record are lost anyway
+    if p.next_seq < low:
+        p.next_seq = low
+    try:
+        f.use_cmd(p.cmd["last_seq"])
+        f.reserve_evt(p.next_seq - 1)
+    except OSError:
+        pass
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(v[k]) for k in v}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v                      # int, str, bool, None: immutable
+
+
+def snapshot(p):
+    return (_copy(p.to_dict()), p._urgent, p._unsaved_use, p.hist_dirty)
+
+
+def rollback(p, snap):
+    d, p._urgent, p._unsaved_use, p.hist_dirty = snap
+    # drivers and the token entry hold the ext parts they own (prepay.ext["elec"], ...):
+    # those dicts are restored in place, so every holder sees the rolled-back values
+    live = p.ext
+    for k in list(live):
+        if k not in d["ext"]:
+            del live[k]
+    for k in d["ext"]:
+        v = d["ext"][k]
+        if type(live.get(k)) is dict and type(v) is dict:
+            live[k].clear()
+            live[k].update(v)
+        else:
+            live[k] = v
+    d["ext"] = live
+    p._restore(d)                 # the copy becomes the live state
