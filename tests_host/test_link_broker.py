@@ -236,7 +236,9 @@ def test_broker_down_a_sim_day_events_exactly_once_in_order(tmp_path):
             if e["seq"] not in seqs:
                 seqs.append(e["seq"])
         # in order, and nothing lost: the deduped seqs are contiguous (nothing was shed)
-        assert seqs == list(range(seqs[0], seqs[-1] + 1)), seqs
+        seen = "\n".join("%s %s" % (k, json.dumps(e)) for (_, k, e, _) in before + list(he.q.queue)
+                         if k in ("evt", "ack"))
+        assert seqs == list(range(seqs[0], seqs[-1] + 1)), "seqs %s; what the head-end saw:\n%s" % (seqs, seen)
         assert any(e["type"] == "recharge" and e["txn"] == "d-1" for e in evts)
         assert any(e["type"] == "daily" for e in evts), [e["type"] for e in evts]
     finally:

@@ -149,7 +149,12 @@ def _copy(v):
 
 
 def snapshot(p):
-    return (_copy(p.to_dict()), p._urgent, p._unsaved_use, p.hist_dirty)
+    d = p.to_dict()
+    for k in d:
+        # emitted events are never changed afterwards: the list is copied, not each event
+        # (the pending list is the largest part of the record)
+        d[k] = list(d[k]) if k == "pend" else _copy(d[k])
+    return (d, p._urgent, p._unsaved_use, p.hist_dirty)
 
 
 def rollback(p, snap):
