@@ -144,7 +144,9 @@ def loop(app, now_s):
             clear_crash_loop()
             _restart()
         return
-    if not _healthy and now_s - _boot_s >= HEALTHY_S:
+    # healthy after HEALTHY_S of monotonic time since boot: setting the clock (the `time`
+    # op, NTP after an unset RTC) must not make a crash-looping boot look healthy
+    if not _healthy and app.clock.mono_s() >= HEALTHY_S:
         _healthy = True
         rec = _load()
         if rec["boots"] and not rec.get("latched"):

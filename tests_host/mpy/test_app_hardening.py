@@ -186,6 +186,15 @@ def test_tick_exception_leaves_gas_closed_and_goes_on():
     mptest.true("alarm" in types)
 
 
+def test_no_test_hook_in_the_firmware():
+    # config.json's old "test_exit_after_save" made the production app exit after every
+    # accepted command; a config key must never turn the firmware into a test rig
+    a = fresh(test_exit_after_save=True)
+    ack = command(a, 1, "recharge", {"txn": "h-1", "amount": 100})
+    mptest.eq(ack["code"], "ok")
+    mptest.eq(a.stop_code, None)
+
+
 def test_keypad_entry_whose_save_fails_changes_nothing():
     a = fresh(paygo={"key": "a29ab82edc5fbbc41ec9530f6dac86b1"})
     ticks(a, 2)
