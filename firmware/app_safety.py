@@ -19,10 +19,6 @@ MINIMAL_TICK_S = 1      # minimal mode: how often the valve's end stops are watc
 # A tick_fault clears by itself after this many good ticks in a row (a transient: a heap
 # momentarily too fragmented), or by a remote / console clear (docs/architecture.md).
 TICK_OK_CLEAR = 60
-# Alarms the shell owns (not a driver's): a remote `clear` may end them whatever the driver.
-# storage_fault is not among them: it clears by its condition only (every failed write has
-# since been written).
-SHELL_CLEARABLE = ("crash_loop", "tick_fault")
 
 
 def why(e):

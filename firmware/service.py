@@ -154,7 +154,8 @@ def selftest(exercise=False):
                     break
             _audit("selftest", now, result=res)
             return res
-        res = _atomic(act)
+        import service_admin
+        res = service_admin.atomic(act)
         _line("  actuator test: %s" % (res if res is not None else "not offered by driver"))
         ok = ok and res in ("ok", None)
     _line("selftest: %s" % ("ok" if ok else "FAULT"))
@@ -168,7 +169,8 @@ def token(digits):
     else:
         from paygo.entry import TokenEntry
         te = getattr(a, "entry", None) or TokenEntry(a.prepay, getattr(a, "cfg", {}) or {})
-        res = _atomic(lambda done: te.enter(digits, _now()))
+        import service_admin
+        res = service_admin.atomic(lambda done: te.enter(digits, _now()))
     _kv(res)
     return res["result"]
 
@@ -205,118 +207,35 @@ def _audit(action, now, **fields):
     p.save()
 
 
-def _atomic(act):
-    """Run a console action so that nothing escapes half done: any failure inside (a
-    failed save included) puts the ledger back as it was (and the driver part, through
-    its undo) and answers a specific ValueError ("storage: ..." or "internal: ...")."""
-    p = _a().prepay
-    snap = p.snapshot() if hasattr(p, "snapshot") else None
-    done = []
-    try:
-        return act(done)
-    except Denied:
-        raise
-    except Exception as e:
-        for u in done:
-            try:
-                u()
-            except Exception:
-                pass                    # the driver retries its own record
-        if snap is not None:
-            p.rollback(snap)
-        if isinstance(e, ValueError):
-            raise
-        why = ("%s: %s" % (type(e).__name__, e))[:60]
-        raise ValueError(("storage: nothing changed (%s)" if isinstance(e, OSError)
-                          else "internal: nothing changed (%s)") % why)
-
-
-def _redacted(cfg):
-    # never show a secret on the console (the paygo key, credentials)
-    out = {}
-    for k in cfg:
-        v = cfg[k]
-        if k in ("key", "password"):
-            v = "<set>"
-        elif isinstance(v, dict):
-            v = _redacted(v)
-        out[k] = v
-    return out
-
-
-# ---- privileged functions ------------------------------------------------------------
+# ---- privileged functions (service_admin.py, imported on first use to spare the heap) --
 def calibrate(**k):
-    _need("calibrate")
-    now = _now()
-
-    def act(done):
-        res = _a().driver.op("calibrate", k, now)
-        if res is None:
-            raise ValueError("this meter has no metering IC to calibrate")
-        _audit("calibrate", now, keys=sorted(k), result=res)
-        return res
-    return _atomic(act)
+    import service_admin
+    return service_admin.calibrate(k)
 
 
 def config(**patch):
     a = _a()
     if not patch:
-        _kv(_redacted(getattr(a, "cfg", None) or {}))
+        import service_admin
+        _kv(service_admin.redacted(getattr(a, "cfg", None) or {}))
         return
     _need("config")
-    now = _now()
-    keys = getattr(a.driver, "CONFIG_KEYS", ())
-    mine = dict((k, v) for k, v in patch.items() if k in keys)
-    core = dict((k, v) for k, v in patch.items() if k not in keys)
-    check = getattr(a.driver, "check_config", None)
-    if mine and check is not None:
-        check(mine, now)                     # every part validated before any is applied
-
-    def act(done):
-        if core:
-            a.prepay.configure(core, now)    # validates all its keys, then applies
-        if mine and hasattr(a.driver, "configure"):
-            undo = a.driver.configure(mine, now)   # writes its record first
-            if undo is not None:
-                done.append(undo)
-        _audit("config", now, keys=sorted(patch))
-    _atomic(act)
+    import service_admin
+    return service_admin.config(patch)
 
 
 def clear(alarm):
     _need("clear")
-    a = _a()
-    now = _now()
-    from app_safety import SHELL_CLEARABLE
-    if alarm not in SHELL_CLEARABLE and not a.driver.can_clear(alarm, False):
-        raise ValueError("%s cannot be cleared here (safety rule)" % alarm)
-
-    def act(done):
-        a.prepay.alarm_clear(alarm, now)     # ValueError if not active
-        _audit("clear", now, alarm=alarm)
-        if alarm == "crash_loop":            # minimal mode's exit (docs/field-guide.md)
-            from hal import guard
-            guard.clear_crash_loop()
-    _atomic(act)
+    import service_admin
+    return service_admin.clear(alarm)
 
 
 def supply(action):
     """on/off as a remote command would (a safety latch is never bypassed); button = the
     local confirmation a resident gives at the meter (gas: runs its leak check first)."""
     _need("supply")
-    a = _a()
-    now = _now()
-    if action not in ("on", "off", "button"):
-        raise ValueError("supply action must be 'on', 'off' or 'button'")
-
-    def act(done):
-        if action == "button":
-            a.driver.button(now)
-        else:
-            a.prepay.supply_command(action == "on", now)
-        _audit("supply", now, action2=action, state=a.prepay.supply.state)
-        return a.prepay.supply.state
-    return _atomic(act)
+    import service_admin
+    return service_admin.supply(action)
 
 
 def resume():

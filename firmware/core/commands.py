@@ -8,25 +8,11 @@
 # save fails `storage`, and either leaves RAM as it was before the command (snapshot).
 import json
 from link import frame
+from core.command_ops import (Ops, OPS, SAVED, APP_KEYS, SHELL_CLEARABLE,  # noqa: F401
+                              TOKEN_TXN, _is_int, _valid_id)
 
-RECENT_N = 16              # accepted (id, seq) kept to answer MQTT redeliveries as dup
+RECENT_N = 16              # answered (id, seq) kept to answer MQTT redeliveries as dup
 SEQ_MAX = (1 << 53) - 1    # largest integer every JSON implementation keeps exact
-APP_KEYS = ("report_s",)  # config keys the shell owns (not core, not driver)
-TOKEN_TXN = "tok-"         # txn prefix of offline-token credits (docs/protocol.md §5)
-_ID_OK = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _valid_id(v):
-    if not isinstance(v, str) or not 1 <= len(v) <= 40:
-        return False
-    for c in v.encode():
-        if c not in _ID_OK:
-            return False
-    return True
 
 
 def supply_state(prepay):
@@ -34,13 +20,13 @@ def supply_state(prepay):
     return s if isinstance(s, str) else s.state
 
 
-class Commands:
-    """handle(payload, now_s, mono_ms) -> ack dict, or None when a bad_mac ack is rate-limited."""
+class Commands(Ops):
+    """handle(payload, now_s, mono_ms) -> ack dict, or None when a bad_mac ack is rate-limited.
+    The ops themselves (`_op_<name>`) are in core/command_ops.py."""
 
     def __init__(self, meter_id, key, prepay, driver, clock, fw="?"):
         from core.floor import Floor
         self.floor = getattr(prepay, "floor", None) or Floor(prepay.store)
-        self.storage_errors = 0         # failed writes seen here (the app raises storage_fault)
         self._undo = None
         self.meter_id = meter_id
         self.key = key
@@ -115,8 +101,7 @@ class Commands:
         snap = p.snapshot()
         try:
             self.floor.use_cmd(seq)     # used up from here on, whatever the outcome
-        except OSError:
-            self.storage_errors += 1
+        except OSError:                 # Store.failing names it: the app raises storage_fault
             return self._reject(cid, "storage", now_s)
         exp = cmd.get("exp")
         if exp is not None and now_s > exp:
@@ -159,7 +144,7 @@ class Commands:
 
     # ---- ops -------------------------------------------------------------------
     def _dispatch(self, cid, seq, op, args, now_s, snap):
-        fn = getattr(self, "_op_" + op, None) if op in _OPS else None
+        fn = getattr(self, "_op_" + op, None) if op in OPS else None
         extra = {}
         dup = False
         self._undo = None
@@ -179,7 +164,6 @@ class Commands:
         except ValueError as e:
             return self._done(cid, seq, "bad_args", now_s, snap, str(e))
         except OSError as e:            # a driver's own record (config) could not be written
-            self.storage_errors += 1
             return self._done(cid, seq, "storage", now_s, snap, _why(e))
         c = self.prepay.cmd
         c["recent"] = (c.get("recent", []) + [[cid, seq, "ok"]])[-RECENT_N:]
@@ -188,12 +172,11 @@ class Commands:
             try:
                 self.prepay.save()      # effect + seq in one atomic record write
             except OSError as e:
-                self.storage_errors += 1
                 return self._done(cid, seq, "storage", now_s, snap, _why(e))
         else:
             # nothing but the seq changed in the record, and the seq is already used up in
             # the floor record: the prepay record follows at the next tick
-            self.prepay._urgent = True
+            self.prepay.save_soon()
         self._undo = None
         return self.ack(cid, "ok", dup=dup, now_s=now_s, **extra)
 
@@ -210,127 +193,6 @@ class Commands:
         c = self.prepay.cmd
         c["recent"] = (c.get("recent", []) + [[cid, seq, code]])[-RECENT_N:]
         return self._reject(cid, code, now_s, reason)
-
-    def _op_recharge(self, a, now_s):
-        _only(a, ("txn", "amount"))
-        txn = a.get("txn")
-        amount = a.get("amount")
-        if not _valid_id(txn):
-            raise ValueError("txn must be 1-40 chars of [A-Za-z0-9_.:-]")
-        if txn.startswith(TOKEN_TXN):
-            # offline tokens credit under "tok-<count>" (paygo/entry.py): a remote txn there
-            # would make that token credit nothing
-            raise ValueError("txn prefix tok- is reserved for offline tokens")
-        if not _is_int(amount):
-            raise ValueError("amount must be an integer (minor units)")
-        if amount <= 0:
-            raise ValueError("amount must be > 0")
-        # the configured maximum (core config recharge_max_minor) is checked by prepay.recharge
-        return None if self.prepay.recharge(txn, amount, now_s, via="remote") else "dup"
-
-    def _op_supply(self, a, now_s):
-        _only(a, ("state",))
-        st = a.get("state")
-        if st not in ("on", "off"):
-            raise ValueError("state must be \"on\" or \"off\"")
-        self.prepay.supply_command(st == "on", now_s)
-
-    def _op_tariff(self, a, now_s):
-        from_s = a.get("from")
-        if from_s is not None and (not _is_int(from_s) or from_s < 0):
-            raise ValueError("from must be unix seconds")
-        spec = {}
-        for k in a:
-            if k != "from":
-                spec[k] = a[k]
-        if not spec:
-            raise ValueError("empty tariff")
-        self.prepay.set_tariff(spec, now_s, from_s)
-
-    def _op_config(self, a, now_s):
-        if not a:
-            raise ValueError("empty config")
-        dkeys = getattr(self.driver, "CONFIG_KEYS", ())
-        core, drv, app = {}, {}, {}
-        for k in a:
-            if k in APP_KEYS:
-                app[k] = a[k]
-            elif k in dkeys:
-                drv[k] = a[k]
-            else:
-                core[k] = a[k]      # prepay.configure rejects unknown keys
-        _check_app(app)
-        # validate everything before applying anything
-        check = getattr(self.driver, "check_config", None)
-        if drv and check is not None:
-            check(drv, now_s)
-        if core:
-            self.prepay.configure(core, now_s)   # validates all keys, then applies (or nothing)
-        if drv:
-            # the driver writes its own record before returning (OSError: nothing changed)
-            # and hands back how to undo it if the prepay save that follows fails
-            self._undo = self.driver.configure(drv, now_s)
-        if app:
-            merged = dict(self.prepay.cmd.get("app", {}))
-            merged.update(app)
-            self.prepay.cmd["app"] = merged     # saved with the seq
-
-    def _op_clear(self, a, now_s):
-        _only(a, ("alarm",))
-        name = a.get("alarm")
-        if not isinstance(name, str) or not name:
-            raise ValueError("alarm must be a name")
-        # crash_loop is the shell's own alarm (hal/guard.py): a remote clear is its
-        # documented exit from minimal mode, whatever the driver
-        if name != "crash_loop" and not self.driver.can_clear(name, True):
-            raise ValueError("alarm cannot be cleared remotely")
-        self.prepay.alarm_clear(name, now_s)     # ValueError("alarm not active")
-
-    def _op_time(self, a, now_s):
-        _only(a, ("now",))
-        t = a.get("now")
-        if not _is_int(t):
-            raise ValueError("now must be integer unix seconds")
-        self.clock.set_now(t)       # ValueError on an implausible jump
-
-    def _op_status(self, a, now_s):
-        st = self.prepay.status(now_s)
-        out = dict(st) if isinstance(st, dict) else {}
-        out["kind"] = self.driver.KIND
-        out["fw"] = self.fw
-        out["alarms"] = sorted(self.prepay.alarms)
-        out.setdefault("tariff", None)
-        out["clock_ok"] = bool(getattr(self.clock, "ok", False))
-        out["rejected"] = self.rejected
-        for k in ("id", "ok", "code", "seq", "balance", "supply"):
-            out.pop(k, None)
-        return out
-
-    def _op_emergency(self, a, now_s):
-        self.prepay.emergency(now_s)
-
-    def _op_reboot(self, a, now_s):
-        self.reboot_requested = True
-
-
-# ops whose effect is in the prepay record: saved before the ack. The others change
-# nothing there but the seq (status, time, reboot) or run a driver action that a reboot
-# ends anyway (selfcheck): their seq is durable in the floor record before they run.
-SAVED = ("recharge", "supply", "tariff", "config", "clear", "emergency")
-_OPS = ("recharge", "supply", "tariff", "config", "clear", "time", "status", "emergency", "reboot")
-
-
-def _only(a, keys):
-    for k in a:
-        if k not in keys:
-            raise ValueError("unknown arg " + k)
-
-
-def _check_app(app):
-    r = app.get("report_s")
-    if r is not None and (not _is_int(r) or not 10 <= r <= 86400):
-        raise ValueError("report_s must be 10..86400")
-
 
 def _why(e):
     return ("%s: %s" % (type(e).__name__, e))[:60]

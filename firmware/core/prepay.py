@@ -28,8 +28,7 @@ PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are d
 
 class Prepay:
     def __init__(self, store, kind, cfg, now_s, arms=None, seq_floor=0):
-        # seq_floor: the highest event seq already handed out (the outbox's), so a record
-        # restored from an older save, or rebuilt, never numbers an event twice
+        # seq_floor: the outbox's highest event seq: no event is numbered twice (ledger.md §2a)
         if kind not in KINDS:
             raise ValueError("kind must be electricity, water or gas")
         if cfg is None:
@@ -149,12 +148,15 @@ class Prepay:
         self._unsaved_use = 0
         self._urgent = False
 
+    def save_soon(self):
+        """Something outside the batch policy changed in the record: save at the next tick."""
+        self._urgent = True
+
     def snapshot(self):
-        """A private copy of the whole RAM state, for rollback() when a command fails."""
+        """A private copy of the RAM state, for rollback() (each snapshot is used once)."""
         return actions.snapshot(self)
 
     def rollback(self, snap):
-        """Back to the state of snapshot() (each snapshot is used at most once)."""
         actions.rollback(self, snap)
 
     @property
@@ -293,16 +295,4 @@ class Prepay:
         return tariff.price_at(self.tar, now_s)
 
     def status(self, now_s):
-        check_now(now_s)
-        t = self.today or [0, 0, 0, 0]
-        return {"balance": self.led.balance_minor, "supply": self.supply.state,
-                "alarms": sorted(self.alarms), "latches": sorted(self.supply.latches),
-                "tariff": tariff.describe(self.tar, now_s), "price_now": tariff.price_at(self.tar, now_s),
-                "register": self.register, "today_use": t[1],
-                "today_cost": t[2] // 1000000 + t[3],
-                "credits": self.led.credits_minor, "charges": self.led.charges_minor,
-                "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
-                "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
-                "credit": credit.describe(self.cr, self.cfg, self.led.balance_minor),
-                "unsaved_use": self._unsaved_use, "pending_events": len(self.pending),
-                "dropped_events": self.dropped, "save_errors": self.save_errors}
+        return actions.status(self, now_s)

@@ -174,3 +174,20 @@ def rollback(p, snap):
             live[k] = v
     d["ext"] = live
     p._restore(d)                 # the copy becomes the live state
+
+
+# ---- views ----------------------------------------------------------------------------
+def status(p, now_s):
+    check_now(now_s)
+    t = p.today or [0, 0, 0, 0]
+    return {"balance": p.led.balance_minor, "supply": p.supply.state,
+            "alarms": sorted(p.alarms), "latches": sorted(p.supply.latches),
+            "tariff": tariff.describe(p.tar, now_s), "price_now": tariff.price_at(p.tar, now_s),
+            "register": p.register, "today_use": t[1],
+            "today_cost": t[2] // 1000000 + t[3],
+            "credits": p.led.credits_minor, "charges": p.led.charges_minor,
+            "standing": p.led.standing_minor, "recovered": p.led.recovered_minor,
+            "emergency_offered": credit.emergency_offered(p.cr, p.cfg, p.led.balance_minor),
+            "credit": credit.describe(p.cr, p.cfg, p.led.balance_minor),
+            "unsaved_use": p._unsaved_use, "pending_events": len(p.pending),
+            "dropped_events": p.dropped, "save_errors": p.save_errors}

@@ -5,7 +5,7 @@
 # The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
 # cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
 # wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
-from meters import bl0942, relay, malicious_load, protection
+from meters import bl0942, relay, malicious_load, protection, elec_config
 
 RECORD = "elec"            # driver store record: relay position + trip counters (rare writes)
 UWH_PER_WH = 1000000
@@ -24,6 +24,7 @@ class Driver:
     ARMS = False
     ALWAYS_ONLINE = True
     CONFIG_KEYS = ("bl0942", "relay", "malicious_load", "overload", "voltage")
+    RECORD = RECORD
 
     def __init__(self, prepay, board, cfg, store):
         self.p = prepay
@@ -282,53 +283,8 @@ class Driver:
 
     def check_config(self, patch, now_s):
         """Validate a config patch of CONFIG_KEYS without applying it (ValueError)."""
-        if not isinstance(patch, dict):
-            raise ValueError("config: not a dict")
-        for k in patch:
-            if k not in self.CONFIG_KEYS:
-                raise ValueError("config: unknown electricity key %s" % k)
-        new = {}
-        if "relay" in patch:
-            new["relay"] = relay.validate(patch["relay"])
-        if "malicious_load" in patch:
-            new["malicious_load"] = malicious_load.validate(patch["malicious_load"], self.mcfg)
-        if "overload" in patch:
-            new["overload"] = protection.validate_overload(patch["overload"])
-        if "voltage" in patch:
-            new["voltage"] = protection.validate_voltage(patch["voltage"], self.vcfg)
-        if "bl0942" in patch:
-            new["bl0942"] = bl0942.validate_cal(patch["bl0942"])
-        return new
+        return elec_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Validate, write the driver record with the new settings (OSError: nothing
-        changed), then apply in place so the parts see them. Returns a callable that puts
-        the old settings back (the command layer calls it when the prepay save fails)."""
-        new = self.check_config(patch, now_s)
-        over = {}
-        for k in self.over:
-            over[k] = dict(self.over[k])
-        for k in new:
-            o = over.get(k) or {}
-            o.update(new[k])
-            over[k] = o
-        self.store.save(RECORD, self._record(over))
-        parts = (("relay", self.rcfg), ("malicious_load", self.mcfg),
-                 ("overload", self.ocfg), ("voltage", self.vcfg), ("bl0942", self.ic.cal))
-        old = [(d, dict(d)) for k, d in parts if k in new]
-        old_over = self.over
-        for k, d in parts:
-            if k in new:
-                d.update(new[k])
-        self.over = over
-        if "malicious_load" in new:
-            self.vote.reset()
-
-        def undo():
-            for d, was in old:
-                d.clear()
-                d.update(was)
-            self.over = old_over
-            self._dirty = True
-            self._persist()
-        return undo
+        """Write, then apply; returns the undo (meters/elec_config.py)."""
+        return elec_config.configure(self, patch)

@@ -9,6 +9,7 @@
 from meters.valve import Valve
 from meters.gas_safety import validate, FlowSafety, BatteryGuard
 from meters.leak_check import LeakCheck
+from meters import gas_config
 
 RECORD = "gas"
 # Shutoffs the resident may reset at the meter with the restoration procedure (JP meter:
@@ -24,6 +25,7 @@ class Driver:
     ARMS = True
     ALWAYS_ONLINE = True
     CONFIG_KEYS = ("gas",)
+    RECORD = RECORD
 
     def __init__(self, prepay, board, cfg, store):
         self.p = prepay
@@ -283,39 +285,11 @@ class Driver:
         return alarm in (REMOTE_CLEARABLE if remote else RESIDENT_CLEARABLE)
 
     def check_config(self, patch, now_s):
-        if not isinstance(patch, dict) or set(patch) - set(self.CONFIG_KEYS):
-            raise ValueError("unknown gas driver key")
-        g = patch.get("gas", {})
-        if not isinstance(g, dict):
-            raise ValueError("gas config must be an object")
-        merged = dict(self.over)
-        merged.update(g)
-        return validate(merged)
+        return gas_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Validate, write the driver record with the new settings (OSError: nothing
-        changed), then apply. Returns a callable that puts the old settings back (the
-        command layer calls it when the prepay save that follows fails)."""
-        s = self.check_config(patch, now_s)
-        over = dict(self.over)
-        over.update(patch.get("gas", {}))
-        self.store.save(RECORD, self._record(over))
-        old_over, old_s = self.over, dict(self.s)
-        self._apply(over, s)
-
-        def undo():
-            self._apply(old_over, old_s)
-            self._save(now_s)
-        return undo
-
-    def _apply(self, over, s):
-        self.over = over
-        self.s.clear()
-        self.s.update(s)
-        # the detectors keep their windows and timers across a settings change (a config
-        # command must not restart a long-use run or an uncontrolled-flow watch)
-        self.safety.retune(self.s)
-        self.valve.timeout_s = self.s["valve_timeout_s"]
+        """Write, then apply; returns the undo (meters/gas_config.py)."""
+        return gas_config.configure(self, patch, now_s)
 
     def safe_stop(self, now_s):
         self.check.stop()

@@ -35,6 +35,9 @@ class FakePrepay:
     def save(self):
         self.store.save("prepay", self._rec())
 
+    def save_soon(self):
+        pass                # the fake saves only when told to
+
     def snapshot(self):
         import json
         return json.dumps(self._rec())
