@@ -161,7 +161,10 @@ def enter_minimal(app, now_s):
     app.driver.safe_stop(now_s)
     if "crash_loop" not in app.prepay.alarms:
         app.prepay.alarm("crash_loop", now_s, resets=RESETS, cause=CAUSE)
-    app.prepay.save()
+    try:
+        app.prepay.save()
+    except OSError as e:            # a failing flash is no reason to leave minimal mode
+        print("boot: cannot save the crash_loop alarm (%r)" % e)
 
 
 def clear_crash_loop():
