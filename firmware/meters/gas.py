@@ -34,8 +34,18 @@ class Driver:
         now = board.clock.now_s()
         mono = board.clock.mono_s()
         st = store.load(RECORD) or {}
-        self.over = dict(st.get("cfg") or (cfg or {}).get("gas") or {})
-        self.s = validate(self.over)
+        base = (cfg or {}).get("gas") or {}
+        self.over = dict(st.get("cfg") or base)
+        try:
+            self.s = validate(self.over)
+        except ValueError as e:
+            # settings this firmware refuses (an older firmware's record): config.json's,
+            # with an event, never a reason not to start
+            if not st.get("cfg"):
+                raise
+            prepay.emit("config_dropped", now, reason=str(e)[:60])
+            self.over = dict(base)
+            self.s = validate(self.over)
         self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
                            board.valve_closed, self.s["valve_timeout_s"], st.get("valve"))
         unquiet = st.get("unquiet_s")

@@ -151,11 +151,23 @@ _PATCHES = (
 )
 
 
+_TARIFFS = (
+    {"price": 25000}, {"price": 0, "standing_minor_per_day": 30},
+    {"tou": {"rates": {"peak": 300000, "valley": 100000},
+             "weekday": [["00:00", "valley"], ["08:00", "peak"], ["20:00", "valley"]],
+             "weekend": [["00:00", "valley"]], "tz_offset_s": 3600}},
+    {"tiered": {"steps": [[200, 10000], [400, 15000], [None, 30000]], "period": "month",
+                "reset_day": 3, "tz_offset_s": -18000}},
+    {"tiered": {"steps": [[1000, 5000], [None, 9000]], "period": "year", "reset_day": 1,
+                "reset_month": 4}},
+)
+
+
 def test_generated_config_sequences_save_and_load():
     random.seed(12)
     n = int(os.getenv("SOAK") or 1) * 40
     # step kinds, weighted: config patches and use dominate (recharges re-arm the levels)
-    kinds = "ccccuuuurrebbb"
+    kinds = "ccccuuuurrebbbtt"
     for trial in range(n):
         root = _root()
         p = _boot(root)
@@ -171,6 +183,9 @@ def test_generated_config_sequences_save_and_load():
                     p.recharge("t%d_%d" % (trial, step), random.choice((1, 50, 900, 5000)), now)
                 elif k == "u":
                     p.consume(now - 1, now, random.choice((0, 10, 400, 3000)))
+                elif k == "t":          # tariffs too: now or pending, any kind after any
+                    p.set_tariff(random.choice(_TARIFFS), now,
+                                 random.choice((None, now + 60, now + DAY)))
                 elif k == "e":
                     try:
                         p.emergency(now)

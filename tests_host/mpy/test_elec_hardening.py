@@ -106,4 +106,20 @@ def test_pending_reclose_restarts_its_window_after_reboot():
     mptest.true(r.run_until(lambda: r.closed(), 60) is not None)
 
 
+def test_refused_stored_override_is_dropped_not_a_crash():
+    # a runtime override this firmware refuses (written by another firmware) must not stop
+    # the meter from starting: it is dropped with an event, config.json's values apply
+    r = _rig()
+    from core.store import Store
+    st = Store(r.root)
+    d = st.load("elec") or {}
+    d["cfg"] = {"relay": {"pulse_ms": 99999}, "voltage": "x"}
+    st.save("elec", d)
+    r.reboot()
+    mptest.eq(r.drv.rcfg["pulse_ms"], 60)
+    mptest.true(r.events("config_dropped"), "no config_dropped event")
+    r.step(3)
+    mptest.eq((Store(r.root).load("elec") or {}).get("cfg"), {}, "the bad override stays on flash")
+
+
 mptest.main(globals())

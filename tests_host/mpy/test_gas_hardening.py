@@ -155,4 +155,17 @@ def test_micro_leak_clock_survives_wall_clock_steps():
     r.close()
 
 
+def test_refused_stored_override_is_dropped_not_a_crash():
+    r = Rig()
+    from core.store import Store
+    st = Store(r.root)
+    d = st.load("gas")
+    d["cfg"] = {"check_s": -5, "nope": 1}
+    st.save("gas", d)
+    r.reboot()
+    mptest.eq(r.d.s["check_s"], 180)
+    mptest.true([e for e in r.p.pending_events() if e["type"] == "config_dropped"])
+    r.close()
+
+
 mptest.main(globals())
