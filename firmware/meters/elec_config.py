@@ -6,6 +6,31 @@
 from meters import bl0942, relay, malicious_load, protection
 
 
+def _merge(defaults, patch):
+    d = dict(defaults)
+    d.update(patch)
+    return d
+
+
+def settings(drv, cfg, over):
+    """The parts' settings at boot: defaults, config.json's values, the stored runtime
+    overrides on top, every part validated (ValueError names the part and key)."""
+    cfg = dict(cfg or {})
+    for k, v in over.items():
+        d = dict(cfg.get(k) or {})
+        d.update(v)
+        cfg[k] = d
+    drv.rcfg = _merge(relay.DEFAULTS, relay.validate(cfg.get("relay", {})))
+    drv.mcfg = _merge(malicious_load.DEFAULTS,
+                       malicious_load.validate(cfg.get("malicious_load", {})))
+    drv.ocfg = _merge(protection.OVERLOAD_DEFAULTS,
+                       protection.validate_overload(cfg.get("overload", {})))
+    drv.vcfg = _merge(protection.VOLTAGE_DEFAULTS,
+                       protection.validate_voltage(cfg.get("voltage", {})))
+    bl0942.validate_cal(cfg.get("bl0942") or {})
+    return cfg
+
+
 def check(drv, patch):
     """Validate a config patch of CONFIG_KEYS without applying it (ValueError)."""
     if not isinstance(patch, dict):

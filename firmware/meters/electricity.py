@@ -12,12 +12,6 @@ UWH_PER_WH = 1000000
 IC_MISSING_S = 5           # seconds without a good frame before metering_fault
 
 
-def _merge(defaults, patch):
-    d = dict(defaults)
-    d.update(patch)
-    return d
-
-
 class Driver:
     KIND = "electricity"
     UNIT = "Wh"
@@ -37,14 +31,14 @@ class Driver:
         self.over = st.get("cfg") if isinstance(st.get("cfg"), dict) else {}
         self._dirty = False
         try:
-            cfg = self._settings(cfg, self.over)
+            cfg = elec_config.settings(self, cfg, self.over)
         except (ValueError, TypeError, AttributeError) as e:
             if not self.over:
                 raise
             prepay.emit("config_dropped", board.clock.now_s(), reason=str(e)[:60])
             self.over = {}
             self._dirty = True
-            cfg = self._settings(cfg, {})
+            cfg = elec_config.settings(self, cfg, {})
         self.ic = bl0942.BL0942(board.meter_uart, cfg.get("bl0942"))
         self.poll_ms = getattr(board, "meter_poll_ms", 0) or 0
         self.relay = relay.Relay(board.relay_set, board.relay_reset, board.sleep_ms,
@@ -79,22 +73,6 @@ class Driver:
         self._credit_wait_since = None
         if not self.poll_ms:
             self.ic.request()
-
-    def _settings(self, cfg, over):
-        cfg = dict(cfg or {})
-        for k, v in over.items():
-            d = dict(cfg.get(k) or {})
-            d.update(v)
-            cfg[k] = d
-        self.rcfg = _merge(relay.DEFAULTS, relay.validate(cfg.get("relay", {})))
-        self.mcfg = _merge(malicious_load.DEFAULTS,
-                           malicious_load.validate(cfg.get("malicious_load", {})))
-        self.ocfg = _merge(protection.OVERLOAD_DEFAULTS,
-                           protection.validate_overload(cfg.get("overload", {})))
-        self.vcfg = _merge(protection.VOLTAGE_DEFAULTS,
-                           protection.validate_voltage(cfg.get("voltage", {})))
-        bl0942.validate_cal(cfg.get("bl0942") or {})
-        return cfg
 
     # ---- the metering tick ----
     def tick(self, now_s):
