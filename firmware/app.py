@@ -115,6 +115,9 @@ class App:
         self.id = conf["id"]
         self.kind = conf["kind"]
         self.key = frame.parse_key(conf["key"])
+        # the TLS context first, into a heap not yet fragmented by the rest of the build
+        # (its ~3 KiB blocks failed on the unix port once everything else was in place)
+        host, port, tls = broker(conf, flash)
         self.store = Store(flash)
         import board
         self.board_mod = board
@@ -143,7 +146,6 @@ class App:
             self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
-        host, port, tls = broker(conf, flash)
         self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
                                 tls=tls, backoff_max_s=conf.get("backoff_max_s", 60),
                                 ticks_ms=self.clock.ticks_ms,
