@@ -115,6 +115,9 @@ class App:
         self.id = conf["id"]
         self.kind = conf["kind"]
         self.key = frame.parse_key(conf["key"])
+        # the TLS context first, into a heap not yet fragmented by the rest of the build
+        # (its ~3 KiB blocks failed on the unix port once everything else was in place)
+        host, port, tls = broker(conf, flash)
         self.store = Store(flash)
         import board
         self.board_mod = board
@@ -127,11 +130,14 @@ class App:
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
-        self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None)
+        # the outbox first: its highest seq is the floor of the next event seq, so an event
+        # numbered before a power cut (or a rebuilt record) is never numbered again
+        self.outbox = Outbox(flash, self.store)
+        self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None,
+                             seq_floor=self.outbox.last_seq)
         self.board = board.make(self.kind, cfg, self.clock)
         self.driver = Driver(self.prepay, self.board, cfg, self.store)
         self.eventlog = EventLog(self.store)
-        self.outbox = Outbox(flash, self.store)
         self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
         self.cfg = cfg
         self.token_entry = None
@@ -140,7 +146,6 @@ class App:
             self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
-        host, port, tls = broker(conf, flash)
         self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
                                 tls=tls, backoff_max_s=conf.get("backoff_max_s", 60),
                                 ticks_ms=self.clock.ticks_ms,
@@ -160,8 +165,9 @@ class App:
         self.last_state = None
         self.next_tick_s = now
         self.next_tele_s = now
-        self.crash_after_save = conf.get("test_exit_after_save", False)   # kill -9 test hook
         self.stop_code = None
+        self.tick_ok = 0                # good ticks in a row (tick_fault clears after some)
+        self.tick_faults = 0
         self.busy = False               # the loop is changing the ledger (see step)
         self.stopped = False
         self.shutdown_failed = []
@@ -188,7 +194,10 @@ class App:
         f = self.inflight
         if f and f[0] == pid:
             self.inflight = None
-            self.outbox.acked(f[1])
+            try:
+                self.outbox.acked(f[1])
+            except OSError:
+                pass                      # ack pointer not written: Store.failing, retried
 
     def _on_message(self, topic, payload, retained):
         now = self.clock.now_s()
@@ -202,14 +211,7 @@ class App:
                 ack = self.commands.handle(payload, now, self.clock.ticks_ms())
             if ack is None:
                 return
-            if ack["ok"] and self.crash_after_save and not ack.get("dup"):
-                import sys
-                sys.exit(9)               # test hook: die after prepay.save(), before the ack
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
-            if self.commands.save_due:
-                self.commands.save_due = False
-                self.prepay.save()
-            self._drain(now)
             if self.commands.reboot_requested:
                 self.stop_code = REBOOT
         elif t == self.topic + "sim":
@@ -217,6 +219,12 @@ class App:
                 self._sim(json.loads(payload), now)
             except (ValueError, TypeError) as e:
                 self.prepay.emit("sim_rejected", now, reason=str(e)[:60])
+            except Exception as e:        # a driver bug: contained like a failed tick
+                app_safety.tick_fault(self, "sim", e, now)
+        try:
+            self._drain(now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
 
     def _sim(self, msg, now):
         if not isinstance(msg, dict):
@@ -237,20 +245,50 @@ class App:
         if b is not None:
             self.driver.button(now)
         if k is not None:
-            self.token_entry.enter(k, now)
-            self.prepay.save()
+            self.token(k, now)
         # a button or magnet may wake the meter at once: do not wait for the scheduled tick
         self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
 
+    def token(self, digits, now):
+        """A keypad entry (the sim topic and the console come here).
+        Nothing escapes: a failure inside, or a failed save, leaves the ledger and the
+        token state as they were, emits a `token` event with result "error" and answers
+        the same; nothing is shown as accepted that was not saved."""
+        p = self.prepay
+        snap = p.snapshot()
+        w0 = p.store.writes
+        try:
+            return self.token_entry.enter(digits, now)   # saves before it shows "accepted"
+        except Exception as e:
+            if p.store.writes == w0:
+                p.rollback(snap)         # else the record on flash already holds the change
+            res = {"result": "error", "reason": app_safety.why(e)}
+            p.emit("token", now, **res)
+            return res
+
     # ---- loop pieces --------------------------------------------------------------------
     def _drain(self, now):
-        evs = self.prepay.pending_events()
+        p = self.prepay
+        evs = p.pending_events()
         if not evs:
             return
-        for e in evs:
-            self.outbox.append(e)   # durable before it counts as delivered
-            self.eventlog.append(e)
-        self.prepay.events_delivered(evs[-1]["seq"])
+        done = 0
+        try:
+            # each seq durable (reserved in the floor record) before its event can leave
+            p.floor.reserve_evt(evs[-1]["seq"])
+            for e in evs:
+                self.outbox.append(e)   # durable before it counts as delivered
+                done = e["seq"]
+                self.eventlog.append(e)
+        except OSError as e:
+            # flash full or failing: the rest stay pending (in RAM, and in the prepay record
+            # when it saves) and the next drain retries; metering and safety go on, and
+            # storage_fault stands until the outbox is written again
+            self.store.failing["outbox.log"] = e.args[0] if e.args else 0
+        else:
+            self.store.failing.pop("outbox.log", None)
+        if done:
+            p.events_delivered(done)
 
     def _pump(self):
         if self.inflight is None and self.link.up():
@@ -302,14 +340,34 @@ class App:
             self.session_ms = None
 
     def tick(self):
+        """Metering and safety. Nothing escapes: a part that raises puts the meter in its
+        fail-safe state with a tick_fault alarm (app_safety.tick_fault), the rest goes on."""
         now = self.clock.now_s()
-        self.driver.tick(now)
-        self.prepay.tick(now)
-        if not self.always_online:
-            self._session_start(now)
-        self._drain(now)
-        self.eventlog.maybe_save(now)
-        self.next_tick_s = now + max(1, self.driver.period_s())
+        ok = True
+        for part, fn in (("driver", self.driver.tick), ("prepay", self.prepay.tick)):
+            try:
+                fn(now)
+            except Exception as e:
+                ok = False
+                app_safety.tick_fault(self, part, e, now)
+        try:
+            if ok:
+                app_safety.tick_good(self, now)
+            if not self.always_online:
+                self._session_start(now)
+            self._drain(now)
+            try:
+                self.eventlog.maybe_save(now)
+            except OSError:
+                pass                     # kept dirty, retried; Store.failing names it
+            app_safety.storage_watch(self, now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
+        try:
+            self.next_tick_s = now + max(1, self.driver.period_s())
+        except Exception as e:
+            self.next_tick_s = now + 1
+            app_safety.tick_fault(self, "period", e, now)
         if now >= self.next_tele_s:
             self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
             if self.link.up():

@@ -149,6 +149,10 @@ class Outbox:
             if self.offs[self._h] > self.max_bytes // 2:
                 self._compact()
 
+    def retry_save(self):
+        """Write the ack pointer again after a failed write (the app's storage_fault retry)."""
+        self._save_ptr()
+
     def _save_ptr(self):
         self.store.save("outbox", {"acked": self.acked_seq})
         self._unsaved_acks = 0

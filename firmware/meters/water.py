@@ -10,6 +10,11 @@
 # balance; after a reboot the pulses since the saved mark are billed again from the counter,
 # which the ULP keeps in RTC memory. Only a power cut (counters zeroed) loses the pulses since
 # the last prepay save (bounded by the core's consumption batch).
+#
+# The detectors' windows and the valve's travel time-out run on the board clock's mono_s()
+# (docs/architecture.md, "Clock contract": it keeps counting through deep sleep); billing and
+# the calendar on the wall clock. The first interval after a power-on has no monotonic
+# length (mono_s restarted): it is billed but not fed to the detectors (docs/water.md).
 from meters import water_cfg
 from meters.leak import Leak
 from meters.magnetic import Magnetic
@@ -83,6 +88,8 @@ class Driver:
         self.flow_mlph = 0
         self.flash_s = st.get("fs", now)       # last write of the flash record
         self.flash_dirty = False
+        mt = st.get("mt")
+        self.mono_t = mt if self.kept and isinstance(mt, int) else None   # mono_s at the last tick
         self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
                            board.valve_closed, self.cfg["valve_timeout_s"], st.get("valve"))
         self.valve_retry = False
@@ -116,13 +123,16 @@ class Driver:
         # the mark and the remainder change together with the balance (same record)
         m["f"], m["r"], m["rem"], m["t"] = f, r, total_ml % 1000, max(t0, now_s)
         m["rml"] += drev * self.mlpp   # reverse register: counted, never billed
-        dt = now_s - t0
-        if dt > 0:
-            self.flow_mlph = vol_ml * 3600 // dt
-            self._detectors(t0, now_s, dt, vol_ml, drev)
+        mono = self.b.clock.mono_s()
+        mt = self.mono_t
+        mdt = mono - mt if mt is not None and mono >= mt else 0
+        self.mono_t = mono
+        if mdt > 0:
+            self.flow_mlph = vol_ml * 3600 // mdt
+            self._detectors(mdt, vol_ml, drev)
         self._magnet(now_s)
         self._battery(now_s)
-        self._valve(now_s, dt > 0 and (vol_ml or drev))
+        self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
 
     def _raise(self, name, now_s, latch=False, **fields):
@@ -134,9 +144,11 @@ class Driver:
             self.p.alarm_clear(name, now_s)
         self.flash_dirty = True
 
-    def _detectors(self, t0, now_s, dt, vol_ml, drev):
+    def _detectors(self, dt, vol_ml, drev):
+        # dt: the interval's length in monotonic seconds
         cfg = self.cfg
-        res = self.leak.update(t0, now_s, vol_ml, cfg)
+        now_s = self.now_s
+        res = self.leak.update(dt, vol_ml, cfg)
         if res:
             if res[0] == "raise":
                 self._raise(Leak.NAME, now_s, **res[1])
@@ -192,7 +204,7 @@ class Driver:
             self._clear("battery_park", now_s)
 
     # ---------------------------------------------------------------- the valve
-    def _valve(self, now_s, flowing):
+    def _valve(self, now_s, mono, flowing):
         v = self.valve
         # the actuator is open only while the supply is "on" (architecture.md); a battery
         # park to "closed" works through its latched alarm, a park to "open" leaves it so
@@ -204,8 +216,8 @@ class Driver:
         busy = "opening" if want else "closing"
         if v.position not in (target_of(want), busy) and (not v.fault or self.valve_retry):
             self.valve_retry = False
-            v.command(want, now_s)
-        for e in v.poll(now_s):
+            v.command(want, mono)
+        for e in v.poll(mono):
             if e["event"] == "fault" and "valve_fault" not in self.p.alarms:
                 self._raise("valve_fault", now_s, reason=e["reason"], target=e["target"])
                 self.ex.abort()
@@ -219,17 +231,24 @@ class Driver:
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
                 "ex": self.ex.to_dict(), "bat": self.batt,
                 "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms,
-                "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch}
+                "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch,
+                "mt": self.mono_t}
 
     def _persist(self, now_s):
         # RTC memory every wake (no wear); flash only when an alarm/valve/magnet state changed
-        # or once a day, so a power cut loses at most a day of detector progress
+        # or once a day, so a power cut loses at most a day of detector progress. A failed
+        # flash write (full or worn) is retried at the next wake, never raised (Store.failing
+        # raises storage_fault meanwhile)
         st = self._state()
         if self.flash_dirty or now_s - self.flash_s >= 86400:
-            self.flash_s = now_s
             st["fs"] = now_s
-            self.store.save("water", st)
-            self.flash_dirty = False
+            try:
+                self.store.save("water", st)
+                self.flash_s = now_s
+                self.flash_dirty = False
+            except OSError:
+                self.flash_dirty = True
+                st["fs"] = self.flash_s
         self.rtc_bytes = rtc_save(self.b.rtc, st)
 
     def period_s(self):
@@ -322,15 +341,30 @@ class Driver:
         water_cfg.validate(patch, self.cfg)
 
     def configure(self, patch, now_s):
+        """Validate, write the flash record with the new settings (acknowledged to the
+        head-end: on flash before the ack; OSError: nothing changed), then apply. Returns a
+        callable that puts the old settings back (when the prepay save that follows fails)."""
         new = water_cfg.validate(patch, self.cfg)
-        self.cfg = new
         cp = dict(self.cfg_patch)
         cp.update(patch)
-        self.cfg_patch = cp
+        old = (self.cfg, self.cfg_patch, self.ex.next_s)
+        self.cfg, self.cfg_patch = new, cp
+        try:
+            st = self._state()
+            st["fs"] = now_s
+            self.store.save("water", st)
+        except OSError:
+            self.cfg, self.cfg_patch = old[0], old[1]
+            raise
+        self.flash_s = now_s
         self.ex.schedule(new, now_s)
-        # acknowledged to the head-end: on flash before the ack
-        self.flash_dirty = True
-        self._persist(now_s)
+        self.rtc_bytes = rtc_save(self.b.rtc, self._state())
+
+        def undo():
+            self.cfg, self.cfg_patch, self.ex.next_s = old
+            self.flash_dirty = True
+            self._persist(now_s)
+        return undo
 
     def safe_stop(self, now_s):
         self.valve.stop()

@@ -50,7 +50,7 @@ def test_leak_matches_reference_on_generated_histories():
                     runs[-1][1] = t + dt
                 else:
                     runs.append([t, t + dt])
-            lk.update(t, t + dt, vol, cfg)
+            lk.update(dt, vol, cfg)
             t += dt
             while len(runs) > 1 and runs[0][1] < t - cfg["leak_window_s"]:
                 runs.pop(0)              # keep the heap small: older runs cannot count
@@ -63,7 +63,7 @@ def _day(lk, cfg, t, hours):
     out = []
     for h in range(24):
         for q in range(4):
-            r = lk.update(t, t + 900, hours[h] * 1000 // 4, cfg)
+            r = lk.update(900, hours[h] * 1000 // 4, cfg)
             if r:
                 out.append((t, r[0]))
             t += 900
