@@ -1,0 +1,135 @@
+# One queue of the event outbox on flash: an append-only file of JSON lines (one event per
+# line) and, in RAM, a fixed ring of (seq, offset, length) for the lines still queued. Taking
+# the head (an ack, or shedding the oldest) moves the ring's head: O(1), nothing allocated,
+# nothing written. The dead prefix of the file is dropped by compact(), which copies the
+# live lines through a fixed buffer into a new file and renames it over the old one (atomic
+# on LittleFS and POSIX), so neither RAM nor the work per event grows with the queue.
+import json
+import os
+from array import array
+
+COPY_BUF = 256
+
+
+def _ring(cap, code):
+    a = array(code)
+    for _ in range(cap):
+        a.append(0)
+    return a
+
+
+class Segment:
+    def __init__(self, path, cap):
+        self.path = path
+        self.cap = cap
+        self.seqs = _ring(cap, "I")
+        self.offs = _ring(cap, "I")
+        self.lens = _ring(cap, "H")     # line length without its newline
+        self.h = 0                      # ring index of the head
+        self.n = 0                      # lines queued
+        self.live = 0                   # their bytes, newlines included
+        self.size = 0                   # bytes in the file (dead prefix + live)
+        self.popped = 0                 # seq of the last line taken off the head
+
+    def __len__(self):
+        return self.n
+
+    def _at(self, i):
+        return (self.h + i) % self.cap
+
+    def head_seq(self):
+        return self.seqs[self.h] if self.n else None
+
+    def seq(self, i):
+        return self.seqs[self._at(i)]
+
+    def dead(self):
+        return self.size - self.live
+
+    def _index(self, seq, off, ln):
+        if self.n == self.cap:
+            self.pop()                  # only while loading an over-full file: oldest first
+        j = self._at(self.n)
+        self.seqs[j], self.offs[j], self.lens[j] = seq, off, ln
+        self.n += 1
+        self.live += ln + 1
+
+    def pop(self):
+        """Take the head off the queue (acked or shed); its seq."""
+        j = self.h
+        self.h = (j + 1) % self.cap
+        self.n -= 1
+        self.live -= self.lens[j] + 1
+        self.popped = self.seqs[j]
+        return self.popped
+
+    def load(self, after):
+        """Index the file's lines with seq > after, in increasing seq. -> (highest seq seen,
+        torn): a line cut by a power cut (no newline) must be rewritten away."""
+        self.h = self.n = self.live = self.size = 0
+        top = after
+        torn = False
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return top, False
+        off = 0
+        with f:
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                n = len(line)
+                torn = line[-1:] != b"\n"
+                if not torn:
+                    try:
+                        seq = json.loads(line)["seq"]
+                    except Exception:
+                        seq = None      # garbage: skipped
+                    if isinstance(seq, int) and seq > top:
+                        self._index(seq, off, n - 1)
+                        top = seq
+                off += n
+        self.size = off
+        return top, torn
+
+    def append(self, seq, line):
+        with open(self.path, "ab") as f:
+            f.write(line)
+            f.write(b"\n")
+        self._index(seq, self.size, len(line))
+        self.size += len(line) + 1
+
+    def read_head(self):
+        j = self.h
+        with open(self.path, "rb") as f:
+            f.seek(self.offs[j])
+            return f.read(self.lens[j])
+
+    def compact(self, buf):
+        """Rewrite the file with the queued lines only (buf: a bytearray for the copy)."""
+        if not self.n:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self.h = self.size = 0
+            return
+        tmp = self.path + ".new"
+        mv = memoryview(buf)
+        off = 0
+        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+            for i in range(self.n):
+                j = self._at(i)
+                src.seek(self.offs[j])
+                left = self.lens[j] + 1
+                while left:
+                    k = src.readinto(mv[:min(left, len(buf))])
+                    if not k:
+                        raise OSError(5)    # EIO: the file is shorter than its index
+                    dst.write(mv[:k])
+                    left -= k
+                self.offs[j] = off
+                off += self.lens[j] + 1
+        os.rename(tmp, self.path)
+        self.size = off
