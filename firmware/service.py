@@ -230,7 +230,8 @@ def clear(alarm):
     _need("clear")
     a = _a()
     now = _now()
-    if not a.driver.can_clear(alarm, False):
+    owner = getattr(getattr(a, "commands", None), "alarm_owners", {}).get(alarm)
+    if not (owner.can_clear(alarm) if owner else a.driver.can_clear(alarm, False)):
         raise ValueError("%s cannot be cleared here (safety rule)" % alarm)
     if alarm == "crash_loop":
         from hal import guard

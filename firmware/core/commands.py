@@ -43,6 +43,7 @@ class Commands:
         self.reboot_requested = False
         self.save_due = False           # a read-only op's seq: saved by the app right after the ack
         self._last_bad_mac_ms = None
+        self.alarm_owners = {}          # alarm name -> owner with can_clear(name), e.g. the keypad
 
     def setting(self, name, default):
         """An app-level setting (APP_KEYS) as last set by op config; kept in prepay.cmd["app"]."""
@@ -227,7 +228,8 @@ class Commands:
         name = a.get("alarm")
         if not isinstance(name, str) or not name:
             raise ValueError("alarm must be a name")
-        if not self.driver.can_clear(name, True):
+        owner = self.alarm_owners.get(name)     # raised outside the driver (paygo lockout)
+        if not (owner.can_clear(name) if owner else self.driver.can_clear(name, True)):
             raise ValueError("alarm cannot be cleared remotely")
         self.prepay.alarm_clear(name, now_s)     # ValueError("alarm not active")
 
