@@ -73,6 +73,11 @@ class Link(MQTTClient):
         """UP with every subscription granted: commands can arrive."""
         return self.state == UP and self.sub.t_granted is not None
 
+    def settled(self):
+        """UP with no SUBACK awaited (granted or refused): what the broker queued for us
+        is on its way."""
+        return self.state == UP and not self.sub.wait
+
     def quiet_ms(self):
         """ms since CONNACK or the last packet received, whichever is later (0 when not UP)."""
         return time.ticks_diff(self.ticks_ms(), self._t_rx) if self.state == UP else 0
