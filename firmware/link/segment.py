@@ -12,10 +12,7 @@ COPY_BUF = 256
 
 
 def _ring(cap, code):
-    a = array(code)
-    for _ in range(cap):
-        a.append(0)
-    return a
+    return array(code, range(cap))      # one allocation of the final size
 
 
 class Segment:
