@@ -50,6 +50,7 @@ class FakeBroker:
         self.disconnects = 0          # DISCONNECT packets
         self.published = []           # (topic, payload bytes, qos, retain, conn no)
         self.t_last_connect = 0.0
+        self.ready = 0                # the connection number that got its first SUBACK
         self.conn = None
         self.conn_no = 0
         self._pid = 0
@@ -72,6 +73,10 @@ class FakeBroker:
 
     def events(self, type=None):
         return [e for e in self.json_on("/evt") if type is None or e.get("type") == type]
+
+    def wait_ready(self, after=0, timeout_s=15.0):
+        """Wait for a connection numbered above `after` that is past CONNACK and a SUBACK."""
+        return self.wait(lambda: self.ready > after and self.ready == self.conn_no, timeout_s)
 
     def wait(self, pred, timeout_s=20.0, step_s=0.05):
         end = time.time() + timeout_s
@@ -172,6 +177,7 @@ class FakeBroker:
                         self.subscribes += 1
                     code = qos if self.suback_code is None else self.suback_code
                     c.sendall(b"\x90\x03" + pid + bytes([code]))
+                    self.ready = n
                 elif t == 0x30:
                     qos = (hdr >> 1) & 3
                     tl = body[0] << 8 | body[1]

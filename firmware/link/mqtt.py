@@ -1,17 +1,12 @@
 # Non-blocking MQTT 3.1.1 connection supervisor, serviced once per app loop: service() never
-# blocks more than a few ms and never raises. umqtt.simple 1.3.4 blocks in connect(),
-# publish(qos=1), subscribe() and wait_msg() and writes packets in pieces (Nagle stalls), so
-# this subclass keeps its settings and last-will API and replaces the I/O with a state
-# machine: the address looked up off the loop (resolve.py), a non-blocking TCP connect,
-# CONNACK awaited by polling, one write per packet (wire.py) into a bounded write buffer, a
-# bounded receive parser (rx.py), SUBACK checks (subs.py), keep-alive, backoff with jitter.
-#
-# Keep-alive (MQTT 3.1.1 §3.1.2.10, §3.12, §3.13): a PINGREQ goes out when nothing has been
-# sent for the keep-alive interval (the broker never sees 1.5x the interval of silence), and
-# also when no packet has come in for that long (to probe a link that carries only our own
-# QoS 0 traffic). The broker is judged dead only by a PINGRESP missing one interval after
-# its PINGREQ, never by the meter's own outgoing traffic; and a write that makes no progress
-# for one interval (the broker stopped reading) ends the connection.
+# blocks more than a few ms and never raises. umqtt.simple 1.3.4 blocks and writes packets in
+# pieces (Nagle stalls), so this subclass keeps its settings and last-will API and replaces
+# the I/O: the address looked up off the loop (resolve.py), a non-blocking connect, one write
+# per packet into a bounded buffer (wire.py), a bounded receive parser (rx.py), SUBACK checks
+# (subs.py), keep-alive, backoff with jitter (docs/protocol.md §1).
+# Keep-alive (MQTT 3.1.1 §3.1.2.10): PINGREQ after an interval with nothing sent, or nothing
+# received; the broker is dead only when the PINGRESP is an interval late, never because of
+# the meter's own traffic; a write without progress for an interval also ends the connection.
 import errno
 import random
 import select
@@ -25,7 +20,8 @@ from link.subs import Subs
 
 DOWN, RESOLVE, CONNECTING, TLS, CONNACK, UP = 0, 1, 2, 3, 4, 5
 CONNECT_TIMEOUT_MS = 5000
-MAX_WBUF = 4096          # bytes queued for the socket; beyond, a packet is refused (counted)
+MAX_WBUF = 2048          # bytes waiting for the socket (an event or an ack of at most 1 KiB
+                         # and control packets); beyond, a packet is refused (counted)
 READS_PER_SERVICE = 8    # bounded work per service() call
 
 
@@ -51,16 +47,15 @@ class Link(MQTTClient):
         self.sub = Subs(self.backoff_max_ms)
         self.connects = self.failures = 0
         self.rx_bad = 0                   # protocol violations by the broker
-        self.tx_dropped = 0               # packets refused: write buffer full
         self.errors = 0                   # anything else contained by service()
         self._sock = None
         self._poll = select.poll()
         self._t_next = 0                  # ticks_ms of the next connect attempt
         self._backoff_ms = 1000
         self._refresh = False             # the last attempt failed: look the address up again
-        self._t_state = self._t_tx = self._t_rx = self._t_wait = 0
+        self._t_state = self._t_tx = self._t_rx = 0
         self._t_ping = None               # ticks_ms of the PINGREQ awaiting its PINGRESP
-        self._wbuf = b""
+        self.tx = wire.Tx(MAX_WBUF)
 
     # ---- public ---------------------------------------------------------------------
     def subscribe_on_connect(self, topic, qos):
@@ -74,8 +69,7 @@ class Link(MQTTClient):
         return self.state == UP and self.sub.t_granted is not None
 
     def settled(self):
-        """UP with no SUBACK awaited (granted or refused): what the broker queued for us
-        is on its way."""
+        """UP, no SUBACK awaited: what the broker queued for us is on its way."""
         return self.state == UP and not self.sub.wait
 
     def quiet_ms(self):
@@ -84,7 +78,7 @@ class Link(MQTTClient):
 
     def stats(self):
         return {"connects": self.connects, "drops": self.failures, "rx_skipped": self.rx.skipped,
-                "rx_bad": self.rx_bad, "tx_dropped": self.tx_dropped,
+                "rx_bad": self.rx_bad, "tx_dropped": self.tx.dropped,
                 "sub_refused": self.sub.refused, "errors": self.errors}
 
     def next_pid(self):
@@ -94,21 +88,21 @@ class Link(MQTTClient):
     def publish_now(self, topic, msg, qos=0, retain=False):
         """Queue one PUBLISH as a single write; its packet id (0 for QoS 0), or None if down
         or the write buffer is full."""
-        if self.state != UP or not self._room(wire.publish_size(topic, msg, qos)):
+        if self.state != UP or not self.tx.room(wire.publish_size(topic, msg, qos)):
             return None
         pid = self.next_pid() if qos else 0
         self._send(wire.publish(topic, msg, qos, retain, pid))
         return pid
 
     def puback(self, pid):
-        if self.state == UP and self._room(4):
+        if self.state == UP and self.tx.room(4):
             self._send(wire.puback(pid))
 
     def send_subscribe(self, pid, topic, qos):
         self._send(wire.subscribe(pid, topic, qos))
 
     def pending_tx(self):
-        return len(self._wbuf)
+        return self.tx.n
 
     def idle(self, ms):
         """Wait up to ms for incoming data (returns early when some arrives)."""
@@ -122,7 +116,7 @@ class Link(MQTTClient):
             self._flush()               # on a write error this already closed the socket
             # DISCONNECT only after every queued byte: glued into a half-written packet it
             # would corrupt the stream; without it the broker publishes the will
-            if self._sock is not None and not self._wbuf:
+            if self._sock is not None and not self.tx.n:
                 try:
                     self._sock.write(b"\xe0\x00")
                 except OSError:
@@ -141,7 +135,7 @@ class Link(MQTTClient):
         self._sock = None
         self.rx.reset()
         self.sub.reset()
-        self._wbuf = b""
+        self.tx.n = 0
         self._t_ping = None
         self.state = DOWN
 
@@ -168,7 +162,7 @@ class Link(MQTTClient):
                 if self.state == UP:
                     self._keepalive(now)
                     self.sub.check(self, now, self.keepalive * 1000)
-                    if not self.want and not self._wbuf:
+                    if not self.want and not self.tx.n:
                         self.close(graceful=True)
         except Violation:               # by the broker (MQTT 3.1.1 §4.8): close, back off
             self.rx_bad += 1
@@ -227,7 +221,7 @@ class Link(MQTTClient):
                 else:
                     self._poll.modify(self._sock, select.POLLIN)
                     self.state = CONNACK
-                # TLS: CONNECT waits in _wbuf; each write() of it advances the non-blocking
+                # TLS: CONNECT waits in the write buffer; each write() of it advances the non-blocking
                 # handshake (mbedTLS returns WANT_READ -> None) and sends it once done.
                 # write(b"") cannot do this: MicroPython's stream layer returns 0 for an empty
                 # write without calling mbedTLS (found by tests_host/test_link_tls.py)
@@ -260,29 +254,21 @@ class Link(MQTTClient):
         elif time.ticks_diff(now, self._t_tx) >= ka or time.ticks_diff(now, self._t_rx) >= ka:
             self._t_ping = now
             self._send(b"\xc0\x00")
-        if self._wbuf and time.ticks_diff(now, self._t_wait) >= ka:
+        if self.tx.n and time.ticks_diff(now, self.tx.t_wait) >= ka:
             raise OSError(errno.ETIMEDOUT)          # no write progress: the broker stopped reading
 
     # ---- I/O ------------------------------------------------------------------------------
-    def _room(self, n):
-        if not self._wbuf or len(self._wbuf) + n <= MAX_WBUF:
-            return True
-        self.tx_dropped += 1
-        return False
-
     def _send(self, pkt):
-        if self._wbuf:
-            self._wbuf += pkt
-        else:
-            self._wbuf = pkt
-            self._t_wait = self.ticks_ms()
-        self._flush()
+        # a control packet that does not fit waits behind a stalled write: that stall ends
+        # the connection by itself (_keepalive)
+        if self.tx.put(pkt, self.ticks_ms()):
+            self._flush()
 
     def _flush(self):
-        if not self._wbuf or self._sock is None:
+        if not self.tx.n or self._sock is None:
             return
         try:
-            n = self._sock.write(self._wbuf)
+            n = self.tx.write(self._sock, self.ticks_ms())
         except (OSError, ValueError):   # ValueError: mbedTLS certificate errors
             # EPIPE / ECONNRESET while the app publishes (ack, evt, tele, state): the link goes
             # down and backs off; it must never raise into the metering loop
@@ -293,8 +279,7 @@ class Link(MQTTClient):
         if self.state == TLS:
             self.state = CONNACK        # the handshake is over: the CONNECT went out
         if n:
-            self._wbuf = self._wbuf[n:]
-            self._t_tx = self._t_wait = self.ticks_ms()
+            self._t_tx = self.tx.t_wait
 
     def _read(self, now):
         rx = self.rx

@@ -1,7 +1,8 @@
 # One queue of the event outbox on flash: an append-only file of JSON lines (one event per
-# line) and, in RAM, a fixed ring of (seq, offset, length) for the lines still queued. Taking
-# the head (an ack, or shedding the oldest) moves the ring's head: O(1), nothing allocated,
-# nothing written. The dead prefix of the file is dropped by compact(), which copies the
+# line) and, in RAM, a ring of (seq, offset, length) for the lines still queued, grown by
+# doubling up to its cap (a few times in a meter's life, never by a shed). Taking the head
+# (an ack, or shedding the oldest) moves the ring's head: O(1), nothing allocated, nothing
+# written. The dead prefix of the file is dropped by compact(), which copies the
 # live lines through a fixed buffer into a new file and renames it over the old one (atomic
 # on LittleFS and POSIX), so neither RAM nor the work per event grows with the queue.
 import json
@@ -11,17 +12,21 @@ from array import array
 COPY_BUF = 256
 
 
-def _ring(cap, code):
-    return array(code, range(cap))      # one allocation of the final size
+RING0 = 16                              # entries before the first growth
+
+
+def _ring(n, code):
+    return array(code, bytearray(n * (2 if code == "H" else 4)))   # zeros, one allocation
 
 
 class Segment:
     def __init__(self, path, cap):
         self.path = path
-        self.cap = cap
-        self.seqs = _ring(cap, "I")
-        self.offs = _ring(cap, "I")
-        self.lens = _ring(cap, "H")     # line length without its newline
+        self.max = cap                  # entries at most
+        self.cap = min(cap, RING0)      # entries the ring holds now
+        self.seqs = _ring(self.cap, "I")
+        self.offs = _ring(self.cap, "I")
+        self.lens = _ring(self.cap, "H")    # line length without its newline
         self.h = 0                      # ring index of the head
         self.n = 0                      # lines queued
         self.live = 0                   # their bytes, newlines included
@@ -43,9 +48,20 @@ class Segment:
     def dead(self):
         return self.size - self.live
 
+    def _grow(self):
+        cap = min(self.cap * 2, self.max)
+        seqs, offs, lens = _ring(cap, "I"), _ring(cap, "I"), _ring(cap, "H")
+        for i in range(self.n):
+            j = self._at(i)
+            seqs[i], offs[i], lens[i] = self.seqs[j], self.offs[j], self.lens[j]
+        self.seqs, self.offs, self.lens, self.cap, self.h = seqs, offs, lens, cap, 0
+
     def _index(self, seq, off, ln):
         if self.n == self.cap:
-            self.pop()                  # only while loading an over-full file: oldest first
+            if self.cap < self.max:
+                self._grow()
+            else:
+                self.pop()              # only while loading an over-full file: oldest first
         j = self._at(self.n)
         self.seqs[j], self.offs[j], self.lens[j] = seq, off, ln
         self.n += 1
@@ -113,7 +129,6 @@ class Segment:
             self.h = self.size = 0
             return
         tmp = self.path + ".new"
-        mv = memoryview(buf)
         off = 0
         with open(self.path, "rb") as src, open(tmp, "wb") as dst:
             for i in range(self.n):
@@ -121,10 +136,10 @@ class Segment:
                 src.seek(self.offs[j])
                 left = self.lens[j] + 1
                 while left:
-                    k = src.readinto(mv[:min(left, len(buf))])
+                    k = src.readinto(buf, min(left, len(buf)))
                     if not k:
                         raise OSError(5)    # EIO: the file is shorter than its index
-                    dst.write(mv[:k])
+                    dst.write(buf, k)
                     left -= k
                 self.offs[j] = off
                 off += self.lens[j] + 1

@@ -1,7 +1,48 @@
 # MQTT 3.1.1 packets the meter sends, each built as one bytes object so it goes out in one
-# write (no Nagle stalls), and the PUBLISH fields it reads (§3.1, §3.3, §3.8).
+# write (no Nagle stalls), the bounded buffer they wait in for the socket, and the PUBLISH
+# fields the meter reads (§3.1, §3.3, §3.8).
 import struct
 from link.rx import Violation
+
+
+class Tx:
+    """Packets waiting for a non-blocking socket: one buffer allocated once; a packet that
+    does not fit is refused and counted, never queued."""
+
+    def __init__(self, size):
+        self.buf = bytearray(size)
+        self.mv = memoryview(self.buf)
+        self.n = 0
+        self.dropped = 0
+        self.t_wait = 0         # ticks_ms of the last progress, or when the buffer filled
+
+    def room(self, k):
+        if self.n + k <= len(self.buf):
+            return True
+        self.dropped += 1
+        return False
+
+    def put(self, pkt, now):
+        k = len(pkt)
+        if not self.room(k):
+            return False
+        if not self.n:
+            self.t_wait = now
+        self.mv[self.n:self.n + k] = pkt
+        self.n += k
+        return True
+
+    def write(self, sock, now):
+        """One write of what waits; the bytes written, or None (the socket would block).
+        OSError / ValueError (mbedTLS) from the socket go to the caller."""
+        n = sock.write(self.buf, self.n)
+        if n:
+            rest = self.n - n
+            if rest:
+                self.mv[0:rest] = self.mv[n:self.n]
+            self.n = rest
+            self.t_wait = now
+        return n
 
 
 def varlen(n):

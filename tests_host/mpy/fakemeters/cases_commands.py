@@ -88,20 +88,3 @@ def test_bad_mac_rate_limited():
     mptest.eq(acks[0]["id"], None)
 
 
-
-
-def test_clear_of_an_alarm_owned_outside_the_driver():
-    # the keypad lockout (paygo/entry.py) is cleared by its owner's rule, not the driver's
-    class Owner:
-        allow = False
-
-        def can_clear(self, name):
-            return self.allow and name == "token_lockout"
-    c = fresh()
-    o = Owner()
-    c.alarm_owners["token_lockout"] = o
-    c.prepay.alarm("token_lockout", NOW)
-    unchanged(c, frame.sign(KEY, body(1, "clear", {"alarm": "token_lockout"})), "bad_args")
-    o.allow = True
-    mptest.eq(send(c, body(1, "clear", {"alarm": "token_lockout"}))["code"], "ok")
-    mptest.eq(c.prepay.alarms, {})
