@@ -17,8 +17,11 @@ FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
 REBOOT = 3              # run() result: the `reboot` op asked for a restart
 REPORT_S = 60           # default telemetry interval, sim seconds (config op "report_s")
-SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms)
-SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and the link has been quiet this long
+SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms; the
+                        # driver's session_max_ms() when it has one)
+SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and nothing has come in for this
+                        # long after CONNACK and the SUBACK (queued commands arrive then)
+SUB_ALARM = "subscribe_refused"   # the broker refused the cmd subscription (an ACL)
 
 # Default flat tariffs when config.json has none (price_micro per Wh / litre):
 # 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
@@ -142,8 +145,9 @@ class App:
         self.cfg = cfg
         self.token_entry = None
         if cfg.get("paygo"):
-            from paygo.entry import TokenEntry      # ValueError on a bad paygo config: exit 2
+            from paygo.entry import TokenEntry, LOCK_ALARM   # ValueError on a bad paygo config: exit 2
             self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
+            self.commands.alarm_owners[LOCK_ALARM] = self.token_entry   # the remote clear
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
         self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
@@ -158,6 +162,7 @@ class App:
         link.on_message = self._on_message
         link.on_connect = self._on_connect
         link.on_puback = self._on_puback
+        link.on_suback = self._on_suback
         self.always_online = getattr(Driver, "ALWAYS_ONLINE", True)
         link.want = self.always_online
         self.session_ms = None
@@ -189,6 +194,18 @@ class App:
         self._publish_state(now)
         if not self.always_online:
             self._telemetry(now)         # water: a session is its only chance to report
+
+    def _on_suback(self, topic, granted):
+        # commands cannot arrive on a refused subscription: an alarm the head-end sees in the
+        # retained state and the outbox (the link retries the SUBSCRIBE with backoff)
+        now = self.clock.now_s()
+        p = self.prepay
+        if not granted and SUB_ALARM not in p.alarms:
+            p.alarm(SUB_ALARM, now, topic=topic.decode())
+        elif granted and SUB_ALARM in p.alarms:
+            p.alarm_clear(SUB_ALARM, now)
+        self._drain(now)
+        self._publish_state(now)
 
     def _on_puback(self, pid):
         f = self.inflight
@@ -313,6 +330,8 @@ class App:
         t = {"ts": now, "balance": p.balance_minor, "supply": supply_state(p),
              "price": p.price_now(now), "register": getattr(p, "register", 0)}
         t.update(self.driver.telemetry(now))
+        # the link's counters since boot, zeros left out (docs/protocol.md §7)
+        t["link"] = dict((k, v) for k, v in self.link.stats().items() if v)
         self.link.publish_now(self.topic + "tele", json.dumps(t).encode(), qos=0)
 
     def _session_start(self, now):
@@ -323,21 +342,32 @@ class App:
             self.link.want = True
 
     def _session(self):
-        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect
+        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect.
+        # The quiet window counts from CONNACK / SUBACK / the last packet in, never from the
+        # session start: a slow connect (TLS on an ESP32) must not cut the session at CONNACK
         link = self.link
         if self.session_ms is None:
             return
         age = time.ticks_diff(self.clock.ticks_ms(), self.session_ms)
-        idle = link.up() and not len(self.outbox) and self.inflight is None
-        if age > SESSION_MAX_MS or (idle and age > SESSION_QUIET_MS):
+        drained = link.up() and not len(self.outbox) and self.inflight is None
+        idle = (drained and link.settled() and not link.pending_tx()
+                and link.quiet_ms() >= SESSION_QUIET_MS)
+        cap = getattr(self.driver, "session_max_ms", None)
+        if idle or age > (cap() if cap else SESSION_MAX_MS):
+            now = self.clock.now_s()
             if link.up():
-                now = self.clock.now_s()
                 st = {"online": False, "asleep": True, "ts": now,
                       "next_session_s": now + max(1, self.driver.period_s())}
-                link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
+                if link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1,
+                                    retain=True) is None:
+                    link.close()     # not queued: no DISCONNECT, so the will says offline
                 self.last_state = None
             link.want = False
             self.session_ms = None
+            # not delivered (no broker, outbox left): the driver retries with backoff, so the
+            # next wake may come sooner than the one planned at the last tick
+            self.driver.session_end(now, drained)
+            self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
 
     def tick(self):
         """Metering and safety. Nothing escapes: a part that raises puts the meter in its

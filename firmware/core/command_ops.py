@@ -8,6 +8,16 @@ TOKEN_TXN = "tok-"         # txn prefix of offline-token credits (docs/protocol.
 # rules (crash_loop: minimal mode's exit, hal/guard.py; tick_fault: app_safety.py).
 # storage_fault is not among them: it clears by its condition only.
 SHELL_CLEARABLE = ("crash_loop", "tick_fault")
+
+
+def may_clear(driver, owners, name, remote):
+    """The one clearing rule for `clear` (remote) and the console (local): the shell's own
+    alarms, then an alarm's owner outside the driver (owners: name -> object with
+    can_clear(name), e.g. the keypad's token_lockout), else the driver's safety rule."""
+    if name in SHELL_CLEARABLE:
+        return True
+    owner = owners.get(name)
+    return owner.can_clear(name) if owner is not None else driver.can_clear(name, remote)
 # ops whose effect is in the prepay record: saved before the ack. The others change
 # nothing there but the seq (status, time, reboot) or run a driver action that a reboot
 # ends anyway (selfcheck): their seq is durable in the floor record before they run.
@@ -111,7 +121,7 @@ class Ops:
         name = a.get("alarm")
         if not isinstance(name, str) or not name:
             raise ValueError("alarm must be a name")
-        if name not in SHELL_CLEARABLE and not self.driver.can_clear(name, True):
+        if not may_clear(self.driver, self.alarm_owners, name, True):
             raise ValueError("alarm cannot be cleared remotely")
         self.prepay.alarm_clear(name, now_s)     # ValueError("alarm not active")
 

@@ -37,6 +37,7 @@ class Commands(Ops):
         self.rejected = 0               # RAM only: a rejection changes no persisted state
         self.reboot_requested = False
         self._last_bad_mac_ms = None
+        self.alarm_owners = {}          # alarm name -> owner with can_clear(name), e.g. the keypad
 
     def setting(self, name, default):
         """An app-level setting (APP_KEYS) as last set by op config; kept in prepay.cmd["app"]."""

@@ -25,18 +25,6 @@ from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
 
 
-def urgent(e):
-    """Events that need a radio session at once (the rest ride on the next one): a raised
-    alarm, a low-balance warning, a store recovery, the supply going off by itself.
-    A supply change made by a session's own commands (remote, a recharge's "on") is not."""
-    t = e["type"]
-    if t == "alarm":
-        return e.get("active") is True
-    if t == "supply":
-        return e.get("state") not in ("on", "off_remote")
-    return t in ("low_balance", "store_recovery")
-
-
 def target_of(want_open):
     return "open" if want_open else "closed"
 
@@ -78,12 +66,9 @@ class Driver:
         self.reverse = Run("reverse_flow", st.get("rev"))
         self.dry = Run("dry", st.get("dry"))
         self.mag = Magnetic(st.get("mag"))
-        self.sess = Sessions(now, st.get("sess"))
+        self.sess = Sessions(now, st.get("sess"), st)
         self.ex = Exercise(self.cfg, self.tz_s, now, st.get("ex"))
         self.batt = st.get("bat", 0)            # 0 ok, 1 low alarm raised, 2 valve parked
-        self.seen_seq = st.get("seq", 0)
-        self.last_supply = st.get("sup")
-        self.last_alarms = st.get("al", [])
         self.wake_now = False
         self.flow_mlph = 0
         self.flash_s = st.get("fs", now)       # last write of the flash record
@@ -103,6 +88,14 @@ class Driver:
             m["f"], m["r"] = 0, 0
         prepay.ext["water"] = m
         self.m = m
+        # the detectors' own mark (counters and time they last saw) lives in RTC memory with
+        # their state: after a deep-sleep wake the billed mark may be older (it is saved with
+        # the balance only), and feeding that interval again would count it twice
+        dm = st.get("dm") if self.restored == "rtc" else None
+        if not (isinstance(dm, list) and len(dm) == 3 and m["f"] <= dm[0] <= f
+                and m["r"] <= dm[1] <= r and m["t"] <= dm[2] <= now):
+            dm = [m["f"], m["r"], m["t"]]
+        self.dm = dm
 
     # ---------------------------------------------------------------- one wake
     def tick(self, now_s):
@@ -112,8 +105,10 @@ class Driver:
         m = self.m
         f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
         dfwd, drev = f - m["f"], r - m["r"]
+        dm = self.dm
         if dfwd < 0 or drev < 0:       # a counter went back: a power cut we missed
             dfwd, drev = max(f, 0), max(r, 0)
+            dm[0] = dm[1] = 0
         t0 = m["t"]
         vol_ml = dfwd * self.mlpp
         total_ml = m["rem"] + vol_ml
@@ -127,9 +122,14 @@ class Driver:
         mt = self.mono_t
         mdt = mono - mt if mt is not None and mono >= mt else 0
         self.mono_t = mono
-        if mdt > 0:
-            self.flow_mlph = vol_ml * 3600 // mdt
-            self._detectors(mdt, vol_ml, drev)
+        # the detectors see each interval once, from their own mark (see __init__), over
+        # its length in monotonic seconds; after a cold boot the first interval is unknown
+        if mdt > 0 or mt is None:
+            dvol_ml, ddrev = max(f - dm[0], 0) * self.mlpp, max(r - dm[1], 0)
+            if mdt > 0:
+                self.flow_mlph = dvol_ml * 3600 // mdt
+                self._detectors(mdt, dvol_ml, ddrev)
+            dm[0], dm[1], dm[2] = f, r, now_s
         self._magnet(now_s)
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
@@ -230,9 +230,9 @@ class Driver:
                 "rev": self.reverse.to_dict(), "dry": self.dry.to_dict(),
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
                 "ex": self.ex.to_dict(), "bat": self.batt,
-                "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms,
+                "seq": self.sess.seen_seq, "sup": self.sess.last_supply, "al": self.sess.last_alarms,
                 "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch,
-                "mt": self.mono_t}
+                "mt": self.mono_t, "dm": self.dm}
 
     def _persist(self, now_s):
         # RTC memory every wake (no wear); flash only when an alarm/valve/magnet state changed
@@ -264,40 +264,28 @@ class Driver:
         return plan(s, wake_pulses(self.cfg, self.mlpp)) if plan else s
 
     def session_due(self, now_s):
-        reason = None
-        for e in self.p.pending_events():
-            if e["seq"] > self.seen_seq:
-                self.seen_seq = e["seq"]
-                if urgent(e):
-                    reason = reason or e["type"]
-        # the same seen from the state, for events drained before this call (a command
-        # handled during a session drains its events at once)
-        al = sorted(self.p.alarms)
-        if al != self.last_alarms:
-            if [a for a in al if a not in self.last_alarms]:
-                reason = reason or "alarm"
-            self.last_alarms = al
-        sup = self.p.supply.state
-        if sup != self.last_supply:
-            self.last_supply = sup
-            if sup not in ("on", "off_remote"):
-                reason = reason or "supply"
-        if reason:
-            self.sess.request(reason)
-        reason = self.sess.due(now_s, self.cfg, sup == "off_credit")
+        reason = self.sess.check(self.p, now_s, self.cfg)
         if reason is None:
             return False
-        self.sess.done(now_s, reason)
         self.last_reason = reason
         self.rtc_bytes = rtc_save(self.b.rtc, self._state())
         return True
+
+    def session_end(self, now_s, ok):
+        """The app's word on the session session_due() started: ok when the broker was
+        reached and the outbox drained; otherwise it is retried with backoff."""
+        self.sess.ended(now_s, ok, self.cfg)
+        self.rtc_bytes = rtc_save(self.b.rtc, self._state())
+
+    def session_max_ms(self):
+        return self.cfg["session_max_s"] * 1000
 
     # ---------------------------------------------------------------- contract
     def button(self, now_s):
         # the resident paid and presses the button: fetch the credit now; confirm if armed
         if self.p.supply.state == "armed":
             self.p.button(now_s)
-        self.sess.request("button")
+        self.sess.request("button", at_once=True)
         self.wake_now = True
 
     def sim(self, msg):

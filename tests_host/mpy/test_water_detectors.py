@@ -172,8 +172,24 @@ def test_sessions_policy():
     mptest.eq(s.timer_s(T0 + 100, CFG, True), 800)
     s.request("alarm")
     mptest.eq(s.due(T0 + 1, CFG, False), "alarm")
-    s.done(T0 + 1, "alarm")
+    s.reason = "alarm"
+    s.ended(T0 + 1, True, CFG)
     mptest.eq(s.due(T0 + 2, CFG, False), None)
+    # a failed session keeps its reason and is retried with a doubling backoff
+    s.request("alarm")
+    s.reason = "alarm"
+    s.ended(T0 + 10, False, CFG)
+    mptest.eq(s.due(T0 + 69, CFG, False), None)
+    mptest.eq(s.timer_s(T0 + 10, CFG, False), 60)
+    mptest.eq(s.due(T0 + 70, CFG, False), "alarm")
+    s.ended(T0 + 70, False, CFG)
+    mptest.eq(s.retry_s, T0 + 190)
+    s.request("button", at_once=True)
+    mptest.eq(s.due(T0 + 71, CFG, False), "alarm")
+    s.ended(T0 + 71, True, CFG)
+    mptest.eq((s.want, s.retry_s, s.backoff_s, s.failed), (None, None, 0, 2))
+    st = Sessions(T0, s.to_dict())          # RTC round trip
+    mptest.eq(st.to_dict(), s.to_dict())
     mptest.eq(wake_pulses(CFG, 100), 200)
     mptest.eq(wake_pulses(dict(CFG, wake_pulses=7), 100), 7)
 

@@ -46,6 +46,7 @@ class Rig:
         self.log = []           # every event seen, in order
         self.sessions = []      # (now_s, reason)
         self.wakes = 0
+        self.broker_ok = True   # False: sessions fail (no broker), as during an outage
         self.boot()
         if balance:
             self.p.recharge("init", balance, self.now)
@@ -75,6 +76,8 @@ class Rig:
             self.sessions.append((now, self.d.last_reason))
             self.on_session(now)
             self.drain()
+            # as the app ends it: ok unless the test says the broker was out of reach
+            self.d.session_end(now, self.broker_ok)
 
     def drain(self):
         evs = self.p.pending_events()
