@@ -13,13 +13,14 @@ FLASH       ?= out/meter
 BOARD       ?= sim
 PYTEST_ARGS ?=
 
-.PHONY: help venv lib sysdeps test test-fast bench meter sim fleet firmware flash deploy provision clean
+.PHONY: help venv lib sysdeps native test test-fast bench meter sim fleet firmware flash deploy provision clean
 
 help:
 	@echo "make sim          the main job: a simulated household end to end (see README)"
 	@echo "make test         every host test (MicroPython unix port + CPython tools)"
 	@echo "make bench        benchmark figures"
 	@echo "make meter FLASH=<dir>   run one simulated meter from <dir>/config.json"
+	@echo "make native       32-bit and 64-bit MicroPython with the firmware frozen (MPY_SRC)"
 
 $(STAMP): requirements-dev.txt
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +40,16 @@ lib: lib/umqtt/simple.py
 sysdeps:
 	@tools/sysdeps.sh
 
+# MicroPython built from source with the firmware frozen (tools/build_native.py):
+# build/native/micropython32 (the heap an ESP32 would see) and build/native/micropython
+# (the fleet's lean meter). MPY_SRC: a MicroPython checkout or a folder with its tarball.
+MPY_SRC ?= $(abspath ../shared/micropython)
+export MPY_SRC
+native: venv lib
+	$(VPY) tools/build_native.py
+
 test: venv lib sysdeps
+	@$(VPY) tools/build_native.py --refresh
 	$(VENV)/bin/pytest tests_host -n 2 -q $(PYTEST_ARGS)
 
 test-fast: venv lib
