@@ -59,7 +59,7 @@ class Writer(io.IOBase):
                 # one level down only where a long list sits (led's txn ring)
                 self.value(x, isinstance(x, dict) and _long_list_in(x))
                 c = ","
-            w("}")
+            w("}" if c == "," else "{}")    # an empty dict still opens its brace
         elif isinstance(v, list) and len(v) > _SPLIT:
             w("[")
             for i in range(0, len(v), _SPLIT):
