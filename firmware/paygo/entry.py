@@ -9,6 +9,7 @@
 #   bad entries), then each further wrong code locks entry for 1 min, doubling up to
 #   512 min (OpenPAYGO Token's recommendation, domain.md). It survives reboots and
 #   only an accepted token clears it.
+import time
 from paygo import token, siphash
 
 LOCK_FREE = 2
@@ -167,7 +168,7 @@ class TokenEntry:
         on_ms, off_ms, reps = b[0]
         if b[1] is None:
             b[1] = t_ms
-        phase = t_ms - b[1]
+        phase = time.ticks_diff(t_ms, b[1])     # ticks_ms wraps (2**30 ms on an ESP32)
         period = on_ms + off_ms
         if phase >= period * reps:
             self.led.value(0)
