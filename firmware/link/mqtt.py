@@ -16,6 +16,7 @@ DOWN, CONNECTING, TLS, CONNACK, UP = 0, 1, 2, 3, 4
 CONNECT_TIMEOUT_MS = 5000
 RECV_CHUNK = 256
 MAX_PUBLISH = 2048 + 256         # frame.MAX_FRAME + topic: larger payloads are skipped unread
+TX_RETRY_MS = 20                 # retry a partial write this often (the loop's old pace)
 
 
 def _varlen(n):
@@ -91,11 +92,31 @@ class Link(MQTTClient):
         return len(self._wbuf)
 
     def idle(self, ms):
-        """Wait up to ms for incoming data (returns early when some arrives)."""
-        if self.state >= TLS and self._sock is not None:
+        """Wait up to ms for the socket (returns early when data arrives, or when a
+        connect in progress completes or fails); sleeps when there is no socket."""
+        if self._sock is not None:
             self._poll.poll(ms)
         else:
             time.sleep_ms(ms)
+
+    def due_ms(self):
+        """ms until service() has timed work to do: the next connect attempt, a connect or
+        handshake timeout, a keep-alive ping, the broker-silence limit. None: nothing timed
+        (down and not wanted). Socket events wake idle() sooner."""
+        now = self.ticks_ms()
+        if self._wbuf:
+            return TX_RETRY_MS          # a partial write waits for room in the socket
+        if self.state == DOWN:
+            return max(0, time.ticks_diff(self._t_next, now)) if self.want else None
+        if self.state != UP:
+            return max(0, time.ticks_diff(self._t_state, now) + CONNECT_TIMEOUT_MS + 1)
+        ka = self.keepalive * 1000
+        if not ka:
+            return None
+        d = time.ticks_diff(self._t_rx, now) + ka * 3 // 2 + 1
+        if not self._ping_out:
+            d = min(d, time.ticks_diff(self._t_tx, now) + ka // 2 + 1)
+        return max(0, d)
 
     def close(self, graceful=False):
         if self._sock is not None:

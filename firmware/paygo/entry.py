@@ -160,6 +160,10 @@ class TokenEntry:
         if self.led is not None:
             self._blink = [self.PATTERNS[result], None]
 
+    def blinking(self):
+        """True while an LED pattern runs: the loop must call tick() every few ms."""
+        return self._blink is not None
+
     def tick(self, t_ms):
         """Drive the LED; call from the app/keypad loop. Non-blocking."""
         b = self._blink
