@@ -6,7 +6,10 @@
 - 64-bit PyPI: the unix port of requirements-dev.txt running the .mpy bundle, whose
   bytecode sits in the heap and whose pointers are 8 bytes (the baseline, same run).
 
-For each kind and port, over the fixed workload of tools/heap_workload.py:
+The workload (tools/heap_workload.py) runs a meter in its steady state: 64 credits taken
+first, so the ring of credited ids, the recent commands and the event log are as full as
+months in the field leave them. The 32-bit port also runs it on a fresh meter (no credits
+before), the figure a first boot sees. For each kind and port:
   floor    the smallest -X heapsize (1 KiB steps) at which the workload passes twice
            (near the floor a run can pass by luck: GC timing follows real time)
   live     heap in use after gc.collect() at the end (and the largest seen, live_max)
@@ -30,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from brokers import Broker, mosquitto_path  # noqa: E402
-from heap_workload import Port, Run  # noqa: E402
+from heap_workload import AGE_N, Port, Run  # noqa: E402
 import build_native  # noqa: E402
 
 GOAL_K = 48
@@ -38,20 +41,24 @@ KINDS = [k for k in os.environ.get("HEAP_KINDS", "electricity,water,gas").split(
 PROBE = str(HERE / "heap_probe.py")
 
 
-def ports(bundle):
+def configs(bundle):
+    """-> [(label, port, heap for the probe run, credits taken first)]"""
     out = []
     if build_native.BIN32.exists():
-        out.append((Port("32-bit frozen", build_native.BIN32, build_native.MAIN, ".frozen"), 1024))
+        p32 = Port("32-bit frozen", build_native.BIN32, build_native.MAIN, ".frozen")
+        out.append(("32-bit frozen, steady state", p32, 1024, AGE_N))
+        out.append(("32-bit frozen, fresh meter", p32, 1024, 0))
     py = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-    out.append((Port("64-bit PyPI .mpy", py, bundle / "main.py", "%s:%s" % (bundle, bundle / "lib")), 2048))
+    pypi = Port("64-bit PyPI .mpy", py, bundle / "main.py", "%s:%s" % (bundle, bundle / "lib"))
+    out.append(("64-bit PyPI .mpy, steady state", pypi, 2048, AGE_N))
     return out
 
 
-def measure(port, big_k, kind, tmp):
+def measure(port, big_k, kind, tmp, age_n):
     """-> dict of figures for one port and kind (floor search included)."""
     b = Broker("mosquitto").start()
     try:
-        r = Run(port, kind, big_k, b, tmp, probe=PROBE)
+        r = Run(port, kind, big_k, b, tmp, probe=PROBE, age_n=age_n)
         if not r.go() or r.heap() is None:
             return {"error": "probe run failed: %s %s" % (r.why, r.failure() or r.out[-300:])}
         res = r.heap()
@@ -60,7 +67,7 @@ def measure(port, big_k, kind, tmp):
         def passes(k):
             nonlocal runs
             runs += 1
-            x = Run(port, kind, k, b, tmp)
+            x = Run(port, kind, k, b, tmp, age_n=age_n)
             ok = x.go()
             return ok, x
 
@@ -115,19 +122,20 @@ def main():
     bundle = Path(tmp) / "bundle" / "sim"
     import build_firmware
     build_firmware.build("sim", bundle, log=lambda *a: None)
-    ps = ports(bundle)
-    if len(ps) < 2:
+    cs = configs(bundle)
+    if len(cs) < 2:
         print("heap: no 32-bit frozen port (make native builds build/native/micropython32 from MPY_SRC);"
               " 64-bit PyPI figures only")
-    print("heap of a meter with its link, fixed workload (tools/heap_workload.py): connect, 3 recharges,")
-    print("a time-of-use tariff, status, 1 h of metering, the daily rollover, a broker restart, recharge, status")
+    print("heap of a meter with its link, fixed workload (tools/heap_workload.py): connect, %d credits" % AGE_N)
+    print("(steady state; none on a fresh meter), 3 recharges, a time-of-use tariff, status, 1 h of metering,")
+    print("the daily rollover, a broker restart, recharge, status")
     results = {}
     t0 = time.time()
-    jobs = [(p, big, k) for k in KINDS for p, big in ps]
+    jobs = [(c, k) for k in KINDS for c in cs]
 
     def work(items):
-        for p, big, k in items:
-            results[(p.name, k)] = measure(p, big, k, tmp)
+        for (label, port, big, age), k in items:
+            results[(label, k)] = measure(port, big, k, tmp, age)
 
     # two workers (one broker each): the two cores; a floor does not depend on speed
     threads = [threading.Thread(target=work, args=(jobs[i::2],)) for i in range(2)]
@@ -136,33 +144,34 @@ def main():
     for t in threads:
         t.join()
     cols = "%-12s %7s %8s %8s %8s %8s %8s"
-    for p, _ in ps:
-        print("\n%s (%s):" % (p.name, os.path.relpath(p.exe, ROOT)))
+    for label, port, _, _ in cs:
+        print("\n%s (%s):" % (label, os.path.relpath(port.exe, ROOT)))
         print(cols % ("kind", "floor", "live", "live_max", "peak", "largest", "imports"))
         for k in KINDS:
-            r = results[(p.name, k)]
+            r = results[(label, k)]
             if "floor_k" not in r:
                 print("%-12s %s" % (k, r.get("error")))
                 continue
             print(cols % (k, "%dk" % r["floor_k"], fmt_k(r["live"]), fmt_k(r["live_max"]), fmt_k(r["peak"]),
                           "%d B" % r["largest_b"], fmt_k(r["imports"])))
-    if len(ps) == 2:
-        a, b = ps[0][0].name, ps[1][0].name
-        print("\nratio 64-bit PyPI / 32-bit frozen:")
+    if len(cs) > 1:
+        a, b = cs[0][0], cs[-1][0]
+        print("\nratio %s / %s:" % (b, a))
         for k in KINDS:
             x, y = results[(a, k)], results[(b, k)]
             if "floor_k" in x and "floor_k" in y:
                 print("  %-12s floor x%.1f  live x%.1f  peak x%.1f" % (
                     k, y["floor_k"] / x["floor_k"], y["live"] / x["live"], y["peak"] / x["peak"]))
-        over = [k for k in KINDS if results[(a, k)].get("floor_k", 999) > GOAL_K]
-        print("goal: every kind at or under %d KiB on the 32-bit frozen port: %s" % (
-            GOAL_K, "met" if not over else "NOT met for " + ", ".join(over)))
+        for label in (cs[0][0], cs[1][0]):
+            over = [k for k in KINDS if results[(label, k)].get("floor_k", 999) > GOAL_K]
+            print("goal, every kind at or under %d KiB, %s: %s" % (
+                GOAL_K, label, "met" if not over else "NOT met for " + ", ".join(over)))
     print("\njust below the floor (floor - 1 KiB), what failed:")
-    for p, _ in ps:
+    for label, _, _, _ in cs:
         for k in KINDS:
-            r = results[(p.name, k)]
+            r = results[(label, k)]
             if "below" in r:
-                print("  %-16s %-12s %s" % (p.name, k, r["below"]))
+                print("  %-30s %-12s %s" % (label, k, r["below"]))
     print("(%d workload runs in %.0f s)" % (sum(r.get("runs", 0) for r in results.values()), time.time() - t0))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0

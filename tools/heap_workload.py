@@ -1,7 +1,10 @@
 """The fixed workload of tools/bench_heap.py: one simulated meter with its link, driven
 through a real broker by the reference head-end, judged on what it publishes.
 
-    connect -> recharge x3, a time-of-use tariff with a standing charge, status
+    connect -> 64 small recharges with 36-character ids (a head-end's UUIDs): the meter's
+    steady state, its ring of credited ids (ledger TXN_KEEP), its recent commands and its
+    event log as full as months in the field leave them
+    -> recharge x3, a time-of-use tariff with a standing charge, status
     (gas: the button at the meter, which runs the leak check and opens the valve)
     -> an hour of simulated metering (23:00 to midnight, load / flow from a sim_script)
     -> the daily rollover at local midnight ("daily" event)
@@ -30,6 +33,7 @@ sys.path.insert(0, str(HERE))
 from headend import HeadEnd, provision  # noqa: E402
 
 SPEED = 2000
+AGE_N = 64              # = ledger.TXN_KEEP: the ring of credited ids full
 SIM_START = calendar.timegm((2026, 3, 10, 23, 0, 0))       # a Tuesday, 23:00 UTC
 TOU = {"tou": {"rates": {"peak": 22000, "flat": 15000, "valley": 8000},
                "weekday": [["00:00", "valley"], ["08:00", "peak"], ["17:00", "flat"], ["23:00", "valley"]],
@@ -57,8 +61,9 @@ class Port:
 
 
 class Run:
-    def __init__(self, port, kind, heap_k, broker, tmp, probe=None):
+    def __init__(self, port, kind, heap_k, broker, tmp, probe=None, age_n=AGE_N):
         self.port, self.kind, self.heap_k, self.broker = port, kind, heap_k, broker
+        self.age_n = age_n      # 0: a fresh meter (rings empty)
         self.dir = Path(tmp) / ("%s-%s-%dk-%d" % (port.name, kind, heap_k, time.monotonic_ns() % 10 ** 9))
         self.id = "hp-" + kind[:1]
         self.probe = probe
@@ -86,6 +91,24 @@ class Run:
             time.sleep(0.02)
         self.why = "no %s within %.0f s" % (what, timeout_s)
         return False
+
+    def _age(self, he, key, n):
+        """n recharges one after the other, each after the previous ack (as a head-end's
+        recharges come: one loop pass of the meter never holds more than one)."""
+        for i in range(n):
+            cid = "a%d" % (i + 1)
+            txn = "%08x-%04x-%04x-%04x-%012x" % (0x5eed0000 + i, i, 0x4000 | i, 0x8000 | i, i * 7919)
+            he.send(self.id, key, "recharge", {"txn": txn, "amount": 10}, seq=i + 1, cid=cid, wait_s=0)
+            end = time.monotonic() + 8
+            while he.wait_ack(cid, 0, 0.2) is None:
+                if self.proc.poll() is not None or time.monotonic() > end:
+                    self.why = "no ack of aging recharge %d (%s)" % (
+                        i + 1, "meter exited" if self.proc.poll() is not None else "timeout")
+                    return False
+            if not he.acks[cid][0].get("ok"):
+                self.why = "aging recharge not acked ok: %s" % he.acks[cid][0]
+                return False
+        return True
 
     def _cmds(self, he, key, cmds):
         for seq, op, args in cmds:
@@ -124,7 +147,13 @@ class Run:
             ok = self._steps(he, key)
         finally:
             alive = self.proc.poll() is None
-            if alive:
+            if alive and self.probe:
+                (self.dir / "stop").write_text("")      # heap_probe.py stops and reports
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(15)
@@ -143,10 +172,13 @@ class Run:
     def _steps(self, he, key):
         if not self._wait(he, lambda: self.online_at, 15, "first connect"):
             return False
-        if not self._cmds(he, key, [(1, "recharge", {"txn": "t1", "amount": 300}),
-                                    (2, "recharge", {"txn": "t2", "amount": 300}),
-                                    (3, "recharge", {"txn": "t3", "amount": 300}),
-                                    (4, "tariff", TOU), (5, "status", {})]):
+        if not self._age(he, key, self.age_n):
+            return False
+        s = self.age_n
+        if not self._cmds(he, key, [(s + 1, "recharge", {"txn": "t1", "amount": 300}),
+                                    (s + 2, "recharge", {"txn": "t2", "amount": 300}),
+                                    (s + 3, "recharge", {"txn": "t3", "amount": 300}),
+                                    (s + 4, "tariff", TOU), (s + 5, "status", {})]):
             return False
         if self.kind == "gas":
             he.publish_raw(self.id, b'{"button": "press"}', topic="sim", qos=1)
@@ -156,9 +188,10 @@ class Run:
         self.broker.restart()
         if not self._wait(he, lambda: len(self.online_at) > n_online, 30, "reconnect after the broker restart"):
             return False
-        if not self._cmds(he, key, [(6, "recharge", {"txn": "t4", "amount": 300}), (7, "status", {})]):
+        if not self._cmds(he, key, [(s + 6, "recharge", {"txn": "t4", "amount": 300}),
+                                    (s + 7, "status", {})]):
             return False
-        if not self._wait(he, lambda: len({e.get("txn") for e in self._types("recharge")}) == 4
+        if not self._wait(he, lambda: {"t1", "t2", "t3", "t4"} <= {e.get("txn") for e in self._types("recharge")}
                           and self._types("tariff"), 10, "recharge and tariff events"):
             return False
         return True
