@@ -56,6 +56,7 @@ test-fast: venv lib
 	$(VENV)/bin/pytest tests_host -n 2 -q -m "not slow" $(PYTEST_ARGS)
 
 bench: venv lib sysdeps
+	@$(VPY) tools/build_native.py --refresh
 	$(VPY) tools/bench.py
 
 meter: venv lib
@@ -70,11 +71,13 @@ sim: venv lib sysdeps
 	@$(VPY) tools/build_firmware.py --board sim >/dev/null
 	$(VPY) tools/sim.py --scenario $(SCENARIO)
 
-# Fleet load test: N meters against mosquitto (or amqtt); FLEET_ARGS=--search finds the
-# largest N with p99 < 1 s, FLEET_ARGS=--cluster runs against a two-node RabbitMQ cluster.
+# Fleet load test: N meters against mosquitto (or amqtt), on the native build when `make
+# native` made one; FLEET_ARGS=--search finds the largest N with p99 < 1 s (e.g.
+# "--search --start-n 1000 --max-n 10000"), FLEET_ARGS=--cluster uses a two-node RabbitMQ cluster.
 N ?= 50
 fleet: venv lib sysdeps
 	@$(VPY) tools/build_firmware.py --board sim >/dev/null
+	@$(VPY) tools/build_native.py --refresh
 	$(VPY) tools/fleet.py -n $(N) $(FLEET_ARGS)
 
 clean:
