@@ -51,7 +51,8 @@ class Link(MQTTClient):
         self.failures = 0
         self._sock = None
         self._poll = select.poll()
-        self._t_next = 0                  # ticks_ms of the next connect attempt
+        self._t_next = 0                  # ticks_ms of the next connect attempt ...
+        self._holdoff = False             # ... while backing off (cleared while not wanted)
         self._backoff_ms = 1000
         self._t_state = 0
         self._t_tx = self._t_rx = 0
@@ -107,7 +108,9 @@ class Link(MQTTClient):
         if self._wbuf:
             return TX_RETRY_MS          # a partial write waits for room in the socket
         if self.state == DOWN:
-            return max(0, time.ticks_diff(self._t_next, now)) if self.want else None
+            if not self.want:
+                return None
+            return max(0, time.ticks_diff(self._t_next, now)) if self._holdoff else 0
         if self.state != UP:
             return max(0, time.ticks_diff(self._t_state, now) + CONNECT_TIMEOUT_MS + 1)
         ka = self.keepalive * 1000
@@ -146,7 +149,12 @@ class Link(MQTTClient):
         now = self.ticks_ms()
         try:
             if self.state == DOWN:
-                if self.want and time.ticks_diff(now, self._t_next) >= 0:
+                # a deadline older than half the ticks period reads as in the future: the
+                # backoff only spaces attempts while a connection is wanted
+                if not self.want:
+                    self._holdoff = False
+                elif not self._holdoff or time.ticks_diff(now, self._t_next) >= 0:
+                    self._holdoff = False
                     self._start_connect(now)
             elif self.state == CONNECTING:
                 self._check_connected(now)
@@ -170,6 +178,7 @@ class Link(MQTTClient):
         # exponential backoff with jitter: a fleet reconnecting after a broker restart spreads out
         d = self._backoff_ms
         self._t_next = time.ticks_add(now, d // 2 + random.getrandbits(16) % (d // 2 + 1))
+        self._holdoff = True
         self._backoff_ms = min(d * 2, self.backoff_max_ms)
 
     def _start_connect(self, now):

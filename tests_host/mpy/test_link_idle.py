@@ -58,10 +58,29 @@ def test_due_across_the_ticks_wrap():
     # ticks_ms wraps (2**30 ms on a 32-bit port or an ESP32): deadlines still count forward
     near = time.ticks_add(0, -300)
     k = link(t=near)
-    k._t_next = time.ticks_add(near, 700)
+    k._t_next, k._holdoff = time.ticks_add(near, 700), True      # backing off
     mptest.eq(k.due_ms(), 700)
     k.state, k._t_rx, k._t_tx = mqtt.UP, near, time.ticks_add(near, -14000)
     mptest.eq(k.due_ms(), 1001)
+
+
+
+def test_a_stale_backoff_never_delays_a_connect():
+    # water between sessions: the link is down by choice for days. A backoff deadline set
+    # before that is more than half the ticks period old (6.2 days on an ESP32) and compares
+    # as if in the future; the next session must still connect at once
+    k = link(t=NOW)
+    k._fail(NOW)
+    k.want = False
+    k.service()
+    half = (time.ticks_add(0, -1) + 1) // 2
+    k.ticks_ms.t = time.ticks_add(time.ticks_add(k._t_next, half - 1), 2)
+    mptest.true(time.ticks_diff(k.ticks_ms(), k._t_next) < 0, "the old deadline looks ahead")
+    k.want = True
+    mptest.eq(k.due_ms(), 0)
+    k.service()
+    mptest.true(k.state != mqtt.DOWN or k.failures == 2, "a connect attempt was made")
+    k.close()
 
 
 mptest.main(globals())
