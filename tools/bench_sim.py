@@ -5,7 +5,7 @@
 - the fleet at a fixed N against mosquitto (FLEET_N, default 50), on the native build
   (`make native`) and on the PyPI port: latency and PSS per meter side by side;
 - the largest N at which p99 command->ack stays under 1 s, on the native build when there
-  is one: doubling from FLEET_START_N (1000) to FLEET_MAX_N (4000), two command rounds,
+  is one: doubling from FLEET_START_N (500) to FLEET_MAX_N (4000), two command rounds,
   then one bisection step; with PSS per meter and what binds. The full search to 10,000
   meters: `make fleet FLEET_ARGS="--search --start-n 1000 --max-n 10000"` (docs/bench.md);
 - the same fleet against a two-node RabbitMQ cluster, when rabbitmq-server is installed.
@@ -80,7 +80,7 @@ def main():
             ok = False
     if len(pss) == 2 and pss["native"]:
         print("  PSS per meter, PyPI port / native: x%.1f" % (pss["pypi"] / float(pss["native"])))
-    args = ["--search", "--rounds", "2", "--start-n", os.environ.get("FLEET_START_N", "1000"),
+    args = ["--search", "--rounds", "2", "--start-n", os.environ.get("FLEET_START_N", "500"),
             "--max-n", os.environ.get("FLEET_MAX_N", "4000"), "--bisect", "1"]
     if not native:
         args = ["--search", "--max-n", os.environ.get("FLEET_MAX_N", "640")]
