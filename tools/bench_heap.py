@@ -156,12 +156,15 @@ def main():
                           "%d B" % r["largest_b"], fmt_k(r["imports"])))
     if len(cs) > 1:
         a, b = cs[0][0], cs[-1][0]
-        print("\nratio %s / %s:" % (b, a))
+        print("\nsteady state side by side, 32-bit frozen | 64-bit PyPI (ratio):")
+        print("%-12s %-24s %-24s %-24s" % ("kind", "floor", "live", "peak"))
         for k in KINDS:
             x, y = results[(a, k)], results[(b, k)]
             if "floor_k" in x and "floor_k" in y:
-                print("  %-12s floor x%.1f  live x%.1f  peak x%.1f" % (
-                    k, y["floor_k"] / x["floor_k"], y["live"] / x["live"], y["peak"] / x["peak"]))
+                print("%-12s %-24s %-24s %-24s" % (
+                    k, "%dk | %dk (x%.1f)" % (x["floor_k"], y["floor_k"], y["floor_k"] / x["floor_k"]),
+                    "%s | %s (x%.1f)" % (fmt_k(x["live"]), fmt_k(y["live"]), y["live"] / x["live"]),
+                    "%s | %s (x%.1f)" % (fmt_k(x["peak"]), fmt_k(y["peak"]), y["peak"] / x["peak"])))
         for label in (cs[0][0], cs[1][0]):
             over = [k for k in KINDS if results[(label, k)].get("floor_k", 999) > GOAL_K]
             print("goal, every kind at or under %d KiB, %s: %s" % (
