@@ -22,6 +22,8 @@ SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real m
 SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and nothing has come in for this
                         # long after CONNACK and the SUBACK (queued commands arrive then)
 SUB_ALARM = "subscribe_refused"   # the broker refused the cmd subscription (an ACL)
+BUSY_MS = 20            # loop pace while a session or the keypad LED is running
+WDT_FEED_MS = 1000      # longest sleep with a watchdog (hal/guard.py: 30 s timeout)
 
 # Default flat tariffs when config.json has none (price_micro per Wh / litre):
 # 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
@@ -431,7 +433,21 @@ class App:
         if d <= 0:
             self.clock.advance(self.next_tick_s)
         else:
-            self.link.idle(min(d, 20))
+            self.link.idle(self._idle_ms(d))
+
+    def _idle_ms(self, d):
+        """How long the loop may sleep: until the next tick, a packet (idle() returns at
+        once) or the link's next timed job; at BUSY_MS steps while a water session or the
+        keypad LED needs the loop; never longer than WDT_FEED_MS while a watchdog runs."""
+        t = self.link.due_ms()
+        if t is not None and t < d:
+            d = t
+        te = self.token_entry
+        if self.session_ms is not None or (te is not None and te.blinking()):
+            d = min(d, BUSY_MS)
+        if self.guard is not None:
+            d = min(d, WDT_FEED_MS)
+        return d
 
     def run(self):
         """-> 0 after Ctrl-C / SIGINT (actuators safe, ledger saved), REBOOT after the

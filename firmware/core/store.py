@@ -54,7 +54,7 @@ class Store:
         # app raises storage_fault from it and clears it when it empties (docs/ledger.md)
         self.failing = {}
         self._seq = {}  # name -> (newest valid seq, its slot "a"/"b") as last seen
-        self._buf = bytearray(256)
+        self._buf = bytearray(512)  # slot CRC reads, and the slot writer's buffer in save()
 
     def _path(self, name, slot):
         return "%s/%s.%s" % (self.root, name, slot)
@@ -168,7 +168,7 @@ class Store:
         # other one (the newest good copy) untouched
         with open(self._path(name, target), "wb") as f:
             f.write(_PLACEHOLDER)
-            w = Writer(f)
+            w = Writer(f, self._buf)
             w.value(obj, True)
             w.flush()
             n = w.n

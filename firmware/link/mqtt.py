@@ -23,6 +23,7 @@ CONNECT_TIMEOUT_MS = 5000
 MAX_WBUF = 2048          # bytes waiting for the socket (an event or an ack of at most 1 KiB
                          # and control packets); beyond, a packet is refused (counted)
 READS_PER_SERVICE = 8    # bounded work per service() call
+TX_RETRY_MS = 20         # retry a partial write (or poll a DNS lookup) this often
 
 
 class Link(MQTTClient):
@@ -50,7 +51,8 @@ class Link(MQTTClient):
         self.errors = 0                   # anything else contained by service()
         self._sock = None
         self._poll = select.poll()
-        self._t_next = 0                  # ticks_ms of the next connect attempt
+        self._t_next = 0                  # ticks_ms of the next connect attempt ...
+        self._holdoff = False             # ... while backing off (cleared while not wanted)
         self._backoff_ms = 1000
         self._refresh = False             # the last attempt failed: look the address up again
         self._t_state = self._t_tx = self._t_rx = 0
@@ -105,11 +107,36 @@ class Link(MQTTClient):
         return self.tx.n
 
     def idle(self, ms):
-        """Wait up to ms for incoming data (returns early when some arrives)."""
-        if self.state >= TLS and self._sock is not None:
+        """Wait up to ms for the socket (returns early when data arrives, or when a
+        connect in progress completes or fails); sleeps when there is no socket."""
+        if self._sock is not None:
             self._poll.poll(ms)
         else:
             time.sleep_ms(ms)
+
+    def due_ms(self):
+        """ms until service() has timed work to do: the next connect attempt, a DNS answer,
+        a connect or handshake timeout, a keep-alive ping or its PINGRESP deadline, a
+        stalled write, a SUBACK time-out or retry. None: nothing timed (down and not wanted).
+        Socket events wake idle() sooner."""
+        now = self.ticks_ms()
+        if self.state == DOWN:
+            if not self.want:
+                return None
+            return max(0, time.ticks_diff(self._t_next, now)) if self._holdoff else 0
+        if self.tx.n or self.state == RESOLVE:
+            return TX_RETRY_MS          # a partial write waits for room; a lookup for its thread
+        if self.state != UP:
+            return max(0, time.ticks_diff(self._t_state, now) + CONNECT_TIMEOUT_MS + 1)
+        ka = self.keepalive * 1000
+        d = self.sub.due_ms(now, ka)
+        if ka:
+            if self._t_ping is not None:
+                k = time.ticks_diff(self._t_ping, now) + ka
+            else:
+                k = min(time.ticks_diff(self._t_tx, now), time.ticks_diff(self._t_rx, now)) + ka
+            d = k if d is None else min(d, k)
+        return None if d is None else max(0, d)
 
     def close(self, graceful=False):
         if self._sock is not None and graceful and self.state == UP:
@@ -145,7 +172,12 @@ class Link(MQTTClient):
             if not self.want and self.state not in (DOWN, UP):
                 self.close()            # a session ended while connecting: abort, send nothing
             elif self.state == DOWN:
-                if self.want and time.ticks_diff(now, self._t_next) >= 0:
+                # a deadline older than half the ticks period reads as in the future: the
+                # backoff only spaces attempts while a connection is wanted
+                if not self.want:
+                    self._holdoff = False
+                elif not self._holdoff or time.ticks_diff(now, self._t_next) >= 0:
+                    self._holdoff = False
                     self.state = RESOLVE
                     self._t_state = now
                     self._resolved(now)
@@ -185,6 +217,7 @@ class Link(MQTTClient):
         # exponential backoff with jitter: a fleet reconnecting after a broker restart spreads out
         d = self._backoff_ms
         self._t_next = time.ticks_add(now, d // 2 + random.getrandbits(16) % (d // 2 + 1))
+        self._holdoff = True
         self._backoff_ms = min(d * 2, self.backoff_max_ms)
 
     def _resolved(self, now):

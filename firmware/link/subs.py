@@ -45,6 +45,16 @@ class Subs:
             self.t_granted = now
         return sub[0], ok
 
+    def due_ms(self, now, wait_ms):
+        """ms until check() has timed work (a SUBACK time-out, a retry), or None."""
+        d = None
+        if self.wait:
+            d = time.ticks_diff(self.t_sent, now) + max(WAIT_MS, wait_ms) + 1
+        if self.retry_at is not None:
+            r = time.ticks_diff(self.retry_at, now)
+            d = r if d is None else min(d, r)
+        return d
+
     def check(self, link, now, wait_ms):
         if self.wait and time.ticks_diff(now, self.t_sent) > max(WAIT_MS, wait_ms):
             raise OSError(110)          # ETIMEDOUT: the SUBACK never came, the broker is stuck

@@ -12,6 +12,7 @@
 #   LOCK_ALARM raised when the first lock starts, ends it: a code that credits nothing
 #   (a counter sync, a value-0 code) does not, or two wrong codes and an old SYNC code
 #   would repeat for ever. A SYNC code is accepted once (token.count_ok's sync_once).
+import time
 from paygo import token, siphash
 
 LOCK_FREE = 2
@@ -192,6 +193,10 @@ class TokenEntry:
         if self.led is not None:
             self._blink = [self.PATTERNS[result], None]
 
+    def blinking(self):
+        """True while an LED pattern runs: the loop must call tick() every few ms."""
+        return self._blink is not None
+
     def tick(self, t_ms):
         """Drive the LED; call from the app/keypad loop. Non-blocking."""
         b = self._blink
@@ -200,7 +205,7 @@ class TokenEntry:
         on_ms, off_ms, reps = b[0]
         if b[1] is None:
             b[1] = t_ms
-        phase = t_ms - b[1]
+        phase = time.ticks_diff(t_ms, b[1])     # ticks_ms wraps (2**30 ms on an ESP32)
         period = on_ms + off_ms
         if phase >= period * reps:
             self.led.value(0)
