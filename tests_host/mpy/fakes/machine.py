@@ -1,9 +1,14 @@
 # Test-only fake of the ESP32 port's `machine` module: the subset the real boards and
 # boot.py use, with the same names, constants and call signatures as MicroPython 1.29's
 # esp32 port (docs: machine.Pin, machine.UART, machine.ADC, machine.Counter, machine.WDT,
-# machine.Timer, machine.RTC, machine.reset_cause, machine.deepsleep).
+# machine.Timer, machine.RTC, machine.reset_cause, machine.deepsleep; values and errors
+# checked against ports/esp32/machine_uart.c and machine_rtc.c).
 # Every object records what the firmware did to it, so tests can assert on the hardware
-# boundary. `reset_world()` puts the fake back to a fresh power-on.
+# boundary. `reset_world()` puts the fake back to a fresh power-on (RTC memory kept across
+# the other reset causes, as RTC_NOINIT memory is on the chip).
+# Peers: a test attaches a simulated device to a UART (`attach(uart_id, peer)`: the peer's
+# rx(data, uart) gets every write, its poll(uart) runs before every read so it can answer
+# by time) and watches output pins (`watch(gpio, fn)`: fn(level) on every write).
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -11,14 +16,41 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
+import time
+
 _world = {}
 
 
+RTC_USER_MEM_MAX = 2048     # MICROPY_HW_RTC_USER_MEM_MAX default (ports/esp32)
+
+
 def reset_world(cause=PWRON_RESET):
+    # RTC user memory is RTC_NOINIT: it survives every reset but a power-on
+    mem = _world.get("rtc_mem", b"") if cause != PWRON_RESET else b""
     _world.clear()
     _world.update({"cause": cause, "pins": {}, "wdt": None, "timers": [], "resets": 0,
                    "deepsleep_ms": None, "uarts": {}, "adcs": {}, "counters": {},
-                   "rtc_mem": b""})
+                   "rtc_mem": mem, "rtc_offset_s": 0, "rtc_sets": [], "peers": {},
+                   "watch": {}, "sense": {}})
+
+
+def attach(uart_id, peer):
+    """Test side: a simulated device on UART `uart_id` (see the header)."""
+    _world["peers"][uart_id] = peer
+    u = _world["uarts"].get(uart_id)
+    if u is not None:
+        u.peer = peer
+
+
+def watch(gpio, fn):
+    """Test side: fn(level) after every write to output GPIO `gpio`."""
+    _world["watch"].setdefault(gpio, []).append(fn)
+
+
+def sense(key, fn):
+    """Test side: fn() runs before the firmware reads input GPIO `key` (an int) or counter
+    ("pcnt", unit): a simulated world brings the pin or the count up to date by time."""
+    _world["sense"][key] = fn
 
 
 reset_world()
@@ -59,6 +91,9 @@ class Pin:
     def value(self, v=None):
         s = self.s
         if v is None:
+            f = _world["sense"].get(self.id)
+            if f is not None:
+                f()
             if s["mode"] == Pin.OUT:
                 return s["level"]
             if s["external"] is not None:
@@ -68,6 +103,10 @@ class Pin:
             raise OSError("pin %s is not an output" % self.id)
         s["level"] = 1 if v else 0
         s["history"].append(s["level"])
+        if len(s["history"]) > 200:          # a long run must not grow the fake without bound
+            del s["history"][:100]
+        for fn in _world["watch"].get(self.id, ()):
+            fn(s["level"])
 
     def on(self):
         self.value(1)
@@ -150,13 +189,39 @@ class Timer:
 
 
 class RTC:
+    """datetime() reads the host clock plus the offset the firmware set; time.time() of the
+    unix port does not follow it (a limit of this fake, stated in docs/porting.md)."""
+
+    def datetime(self, dt=None):
+        if dt is None:
+            t = int(time.time()) + _world["rtc_offset_s"]
+            g = time.gmtime(t)
+            return (g[0], g[1], g[2], g[6], g[3], g[4], g[5], 0)
+        if len(dt) != 8:
+            raise ValueError("requested length 8 but object has length %d" % len(dt))
+        # like machine_rtc.c: the weekday (index 3) is ignored
+        t = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        _world["rtc_offset_s"] = t - int(time.time())
+        _world["rtc_sets"].append(t)
+
+    def init(self, dt):
+        # init takes (year, month, day, hour, minute, second, subsecond, tzinfo)
+        self.datetime((dt[0], dt[1], dt[2], 0, dt[3], dt[4], dt[5], 0))
+
     def memory(self, data=None):
         if data is None:
             return _world["rtc_mem"]
+        if len(data) > RTC_USER_MEM_MAX:
+            raise ValueError("buffer too long")
         _world["rtc_mem"] = bytes(data)
 
 
 class UART:
+    IRQ_RX = 1              # 1 << UART_DATA (ports/esp32/machine_uart.c)
+    IRQ_BREAK = 2           # 1 << UART_BREAK
+    IRQ_RXIDLE = 0x1000
+    RXBUF = 256             # the port's default rxbuf: bytes beyond it are lost
+
     def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, tx=None, rx=None,
                  **kw):
         self.id = id
@@ -165,12 +230,39 @@ class UART:
         self.rx = rx
         self.rxbuf = bytearray()
         self.written = bytearray()
+        self.timeout = kw.get("timeout", 0)
+        self.rxbuf_max = kw.get("rxbuf", self.RXBUF)
+        self.handler = None
+        self.trigger = 0
+        self.overruns = 0
+        self.peer = _world["peers"].get(id)
         _world["uarts"][id] = self
 
+    def init(self, baudrate=None, **kw):
+        if baudrate:
+            self.baudrate = baudrate
+
+    def deinit(self):
+        self.handler = None
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        if hard:
+            raise ValueError("hard IRQ is not supported")   # ESP32 port: no hard=True
+        if trigger & ~(self.IRQ_RX | self.IRQ_BREAK | self.IRQ_RXIDLE):
+            raise ValueError("trigger 0x%x unsupported" % trigger)
+        self.handler = handler
+        self.trigger = trigger if handler else 0
+
+    def _poll(self):
+        if self.peer is not None:
+            self.peer.poll(self)
+
     def any(self):
+        self._poll()
         return len(self.rxbuf)
 
     def read(self, n=-1):
+        self._poll()
         if not self.rxbuf:
             return None
         if n < 0:
@@ -179,13 +271,34 @@ class UART:
         self.rxbuf = self.rxbuf[n:]
         return out
 
+    def readinto(self, buf, nbytes=-1):
+        d = self.read(len(buf) if nbytes < 0 else nbytes)
+        if not d:
+            return None
+        buf[:len(d)] = d
+        return len(d)
+
     def write(self, buf):
-        self.written += buf
-        return len(buf)
+        data = bytes(buf)
+        self.written += data
+        if len(self.written) > 8192:
+            self.written = self.written[-4096:]
+        if self.peer is not None:
+            self.peer.rx(data, self)
+        return len(data)
+
+    def flush(self):
+        pass
 
     # test side
     def feed(self, data):
+        room = self.rxbuf_max - len(self.rxbuf)
+        if len(data) > room:
+            self.overruns += 1
+            data = data[:max(room, 0)]
         self.rxbuf += data
+        if self.handler and self.trigger & (self.IRQ_RXIDLE | self.IRQ_RX) and data:
+            self.handler(self)
 
 
 class ADC:
@@ -198,10 +311,17 @@ class ADC:
         self.uv = 0
         _world["adcs"][pin.id if hasattr(pin, "id") else pin] = self
 
+    def _sense(self):
+        f = _world["sense"].get(("adc", self.pin.id if hasattr(self.pin, "id") else self.pin))
+        if f is not None:
+            f()
+
     def read_uv(self):
+        self._sense()
         return self.uv
 
     def read_u16(self):
+        self._sense()
         return min(65535, self.uv * 65535 // 3300000)
 
 
@@ -217,6 +337,9 @@ class Counter:
         _world["counters"][id] = self
 
     def value(self, v=None):
+        f = _world["sense"].get(("pcnt", self.id))
+        if f is not None:
+            f()
         c = self.count
         if v is not None:
             self.count = v
