@@ -26,6 +26,7 @@ PINS = {
 INPUTS = ("valve_opened", "valve_closed", "pulses_fwd", "pulses_rev", "magnet",
           "empty_pipe", "battery", "button", "modem_rx", "modem_status")
 ML_PER_PULSE = 100          # 10 pulses per litre register
+POLL_S = 5                  # awake: the pulse counter is looked at this often (sleep_plan)
 BATTERY_DIV = 2
 MODEM = {"uart": 1, "baud": 115200, "tx": PINS["modem_tx"], "rx": PINS["modem_rx"],
          "pwrkey": PINS["modem_pwrkey"], "pwrkey_active": 1, "status": PINS["modem_status"]}
@@ -71,23 +72,24 @@ class Board:
         self.clock.sleep_ms(ms)
 
     def sleep_plan(self, timer_s, wake_pulses):
-        """Seconds to the next wake: the timer, or sooner when the flow measured by the
-        pulse counter since the last call would reach wake_pulses first. It stands in for
-        the ULP's pulse-count wake while the CPU stays awake, so billing and the credit
-        cut-off lag the register by at most wake_pulses (docs/water.md)."""
+        """Seconds to the next wake. The app keeps this CPU awake (it does not deep-sleep
+        yet), so there is no ULP to wake it after wake_pulses: the board stands in for it by
+        looking at the pulse counter every POLL_S, sooner when the flow measured over the
+        last wake would reach wake_pulses first. Billing and the credit cut-off then lag the
+        register by at most POLL_S of flow (docs/water.md)."""
         now = self.clock.ticks_ms()
         n = self.pulses_fwd.value()
         last = self._plan
         self._plan = (now, n)
+        t = min(timer_s, POLL_S)
         if last is None or wake_pulses <= 0:
-            return timer_s
+            return t
         import time
         dt = time.ticks_diff(now, last[0])
         dn = n - last[1]
-        if dt <= 0 or dn <= 0:
-            return timer_s
-        t = wake_pulses * dt // (dn * 1000)
-        return max(1, min(timer_s, t))
+        if dt > 0 and dn > 0:
+            t = min(t, wake_pulses * dt // (dn * 1000))
+        return max(1, t)
 
     def deepsleep(self, ms):
         # wake early on the button (ext0) or the magnet (ext1): both switches pull their
