@@ -2,7 +2,8 @@
 # parts behind the fake machine module, simulated by time. Built from a JSON description:
 #   "adc_uv":  {"36": 1800000}                 ADC readings (a 3.6 V cell on a 1:1 divider)
 #   "ap":      {"ssid", "key", "rssi", "assoc_ms"}   the Wi-Fi access point in range
-#   "modem":   {"uart", "pwrkey", "status", "boot_ms", "reg_ms", "active_ms", "sim", "reg"}
+#   "modem":   {"uart", "pwrkey", "status", "boot_ms", "reg_ms", "active_ms", "sim", "reg",
+#               "dead"}
 #   "bl0942":  {"uart", "load_w", "set", "reset"}  a BL0942 behind a latching relay
 #   "valve":   {"open", "close", "opened", "closed", "travel_ms"}  motorised valve + end stops
 #   "flow":    {"unit", "rate_hz", "after_open_ms"}  pulses while the valve is open
@@ -14,8 +15,16 @@ import machine
 import network
 
 
+_clock = [time.ticks_ms]
+
+
+def set_clock(ticks_ms):
+    """Virtual time for in-process tests (vtime.py); real time by default."""
+    _clock[0] = ticks_ms
+
+
 def _now():
-    return time.ticks_ms()
+    return _clock[0]()
 
 
 class Relay:
@@ -153,11 +162,12 @@ class World:
         m = d.get("modem")
         if m:
             from sim7080g import SIM7080G
-            self.modem = SIM7080G(pwrkey=m.get("pwrkey"), status=m.get("status"),
+            self.modem = SIM7080G(clock=_clock[0], pwrkey=m.get("pwrkey"), status=m.get("status"),
                                   boot_ms=m.get("boot_ms", 2500), reg_ms=m.get("reg_ms", 4000),
                                   active_ms=m.get("active_ms", 10000))
             self.modem.sim = m.get("sim", "ready")
             self.modem.reg = m.get("reg", "home")
+            self.modem.dead = m.get("dead", False)
             machine.attach(m.get("uart", 1), self.modem)
         b = d.get("bl0942")
         if b:

@@ -42,6 +42,7 @@ def set_clock(ticks_ms):
 
 
 def reset_world(ssid="meters", key="secret-pass", rssi=-61, assoc_ms=300, present=True):
+    _ap["refuse"] = 0
     _sta.clear()
     _sta.update({"active": False, "requested": False, "connected": False, "reason": 0,
                  "ssid": None, "key": None, "t_try": None, "reconnects": 0})
@@ -49,10 +50,11 @@ def reset_world(ssid="meters", key="secret-pass", rssi=-61, assoc_ms=300, presen
     del _log[:]
 
 
-def set_ap(ssid=None, key=None, rssi=None, assoc_ms=None, present=None):
-    """Test side: the access point in range (present=False: none answers)."""
+def set_ap(ssid=None, key=None, rssi=None, assoc_ms=None, present=None, refuse=None):
+    """Test side: the access point in range (present=False: none answers; refuse: a reason
+    code it rejects every association with, e.g. STAT_CONNECT_FAIL; 0 to accept again)."""
     for k, v in (("ssid", ssid), ("key", key), ("rssi", rssi), ("assoc_ms", assoc_ms),
-                 ("present", present)):
+                 ("present", present), ("refuse", refuse)):
         if v is not None:
             _ap[k] = v
 
@@ -83,6 +85,8 @@ def _advance():
         s["reason"] = STAT_NO_AP_FOUND
     elif s["key"] != _ap["key"]:
         s["reason"] = STAT_WRONG_PASSWORD
+    elif _ap.get("refuse"):
+        s["reason"] = _ap["refuse"]
     else:
         s["connected"] = True
         s["reason"] = 0
@@ -203,7 +207,8 @@ class PPP:
 
     def _advance(self):
         p = self._peer()
-        carrier = p is not None and getattr(p, "carrier", False)
+        # a module that stops answering stops answering LCP echo too: lwIP drops the link
+        carrier = p is not None and getattr(p, "carrier", False) and not getattr(p, "hung", False)
         if self.state == self._CONNECTING:
             if not carrier:
                 self.state, self.error = self._ERROR, self._PPPERR_CONNECT

@@ -40,6 +40,7 @@ class SIM7080G:
         self.t_ready = None
         self.t_press = None
         self.hung = False
+        self.dead = False           # never answers, whatever PWRKEY does (a failed module)
         self.sim = "ready"
         self.pin = "1234"
         self.pin_tries = 3
@@ -113,7 +114,7 @@ class SIM7080G:
         self._status()
 
     def _ready(self):
-        if not self.on or self.hung or time.ticks_diff(self.clock(), self.t_ready) < 0:
+        if not self.on or self.hung or self.dead or time.ticks_diff(self.clock(), self.t_ready) < 0:
             return False
         if (not self.asleep and self.cfg.get("psm") and not self.data_mode
                 and self.stat() in (1, 5)
