@@ -44,7 +44,8 @@ class Board:
         self.relay_reset = esp32.out(PINS["relay_reset"])
         self.meter_uart = machine.UART(METER_UART, baudrate=METER_BAUD, bits=8, parity=None,
                                        stop=1, tx=PINS["meter_tx"], rx=PINS["meter_rx"])
-        self.button = esp32.inp(PINS["button"])
+        self.button = esp32.Button(PINS["button"])
+        self.take_press = self.button.take_press      # a press since the last tick
         self.led = esp32.out(PINS["led"])
         self.reset_cause = esp32.reset_cause
 

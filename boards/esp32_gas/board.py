@@ -57,7 +57,8 @@ class Board:
         self.vibration = esp32.adc(PINS["vibration"])
         self.battery = esp32.adc(PINS["battery"])
         self.tamper = esp32.inp(PINS["tamper"])
-        self.button = esp32.inp(PINS["button"])
+        self.button = esp32.Button(PINS["button"])
+        self.take_press = self.button.take_press      # a press since the last tick
         self.led = esp32.out(PINS["led"])
         self.reset_cause = esp32.reset_cause
 

@@ -58,7 +58,8 @@ class Board:
         self.magnet = esp32.inp(PINS["magnet"])
         self.empty_pipe = esp32.inp(PINS["empty_pipe"])
         self.battery = esp32.adc(PINS["battery"])
-        self.button = esp32.inp(PINS["button"])
+        self.button = esp32.Button(PINS["button"])
+        self.take_press = self.button.take_press      # a press since the last tick
         self.led = esp32.out(PINS["led"])
         # RTC slow memory survives deep sleep; the clock keeps its slot at the start of it
         self.rtc = esp32.rtc_memory().driver_view()

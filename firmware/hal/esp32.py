@@ -70,6 +70,29 @@ def inp(n, active_low=True):
     return machine.Signal(p, invert=active_low)
 
 
+class Button:
+    """A push button to GND with the pull-up: value() is 1 while pressed, and take_press()
+    is True once per press however short, latched by a falling-edge IRQ between two polls
+    (a driver polls once a tick). Contact bounce latches the same one press."""
+
+    def __init__(self, n):
+        pin = machine.Pin(n, machine.Pin.IN, machine.Pin.PULL_UP)
+        self._sig = machine.Signal(pin, invert=True)
+        self._pressed = False
+        pin.irq(handler=self._edge, trigger=machine.Pin.IRQ_FALLING)
+
+    def _edge(self, pin):
+        self._pressed = True
+
+    def value(self):
+        return self._sig.value()
+
+    def take_press(self):
+        p = self._pressed
+        self._pressed = False
+        return p
+
+
 def counter(unit, n):
     """Hardware pulse counter (PCNT) on rising edges: value() is the running count."""
     return machine.Counter(unit, machine.Pin(n, machine.Pin.IN, machine.Pin.PULL_UP),

@@ -123,4 +123,20 @@ def test_modem_pwrkey_is_released_at_start():
         mptest.eq(machine.pin(pk)["level"], 1 - g["MODEM"]["pwrkey_active"], name)
 
 
+def test_button_press_is_latched_between_ticks():
+    # the gas driver polls take_press() once a tick: a short press between two ticks, or a
+    # bouncing one, is one press (the restore procedure, docs/gas.md)
+    for name in ("esp32_gas", "esp32_water", "esp32_electricity"):
+        g = load(name)
+        c = g["clock"](conf(name), 0)
+        b = g["make"](KINDS[name], {}, c)
+        n = g["PINS"]["button"]
+        mptest.eq((b.take_press(), b.button.value()), (False, 0), name)
+        for lvl in (0, 1, 0, 1, 0):             # contact bounce while pressing
+            machine.drive(n, lvl)
+        mptest.eq(b.button.value(), 1)
+        machine.drive(n, None)                  # released before the tick
+        mptest.eq((b.take_press(), b.take_press()), (True, False), name)
+
+
 mptest.main(globals())

@@ -1,9 +1,6 @@
-# heap: 80k
 # Boot safety (firmware/hal/guard.py, firmware/boot.py) against fakes of the ESP32 port's
 # machine module (tests_host/mpy/fakes/machine.py): watchdog, reset cause, safe mode,
 # crash-loop detection and the Ctrl-C hand-over.
-# Heap 80k: the fakes compile from source into it (measured floor 72k since the fake machine
-# grew UART peers and the RTC clock).
 import sys
 import os
 import random
