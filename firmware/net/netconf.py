@@ -16,16 +16,16 @@ def _bad(msg):
 
 
 def _str(d, k, lo, hi, name, default=None):
-    v = d.get(k, default)
-    if v is None:
-        return None
+    if k not in d:
+        return default
+    v = d[k]                                    # present: a string, never null
     if not isinstance(v, str) or not lo <= len(v) <= hi:
         _bad("%s.%s must be a string of %d-%d characters" % (name, k, lo, hi))
     return v
 
 
 def _bool(d, k, name, default):
-    v = d.get(k, default)
+    v = d[k] if k in d else default
     if not isinstance(v, bool):
         _bad("%s.%s must be true or false" % (name, k))
     return v
