@@ -20,6 +20,8 @@ def start(board_mod, conf, clock):
 def service(app):
     """-> True while the interface carries IP (then the app services the link)."""
     net = app.net
+    if net.ALWAYS_UP:               # the host's network (sim board): nothing to service, and
+        return True                 # the sim loop runs flat out, so not a cycle spent here
     link = app.link
     # a link still open (a water session flushing its "asleep" state) keeps the interface
     # up until it has closed by itself: an abrupt cut would fire the last will instead

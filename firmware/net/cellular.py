@@ -39,6 +39,7 @@ REG = {0: "none", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roam
 
 class Cellular:
     KIND = "cellular"
+    ALWAYS_UP = False
 
     def __init__(self, network, uart, pwrkey, opts, ticks_ms, status=None):
         self.nw = network

@@ -4,6 +4,7 @@
 
 class Host:
     KIND = "host"
+    ALWAYS_UP = True
     up = True
 
     def service(self, want, idle_ms=0):

@@ -31,6 +31,7 @@ NTP_BUDGET_MS = const(600)      # idle time needed before a query (its timeout +
 
 class Wifi:
     KIND = "wifi"
+    ALWAYS_UP = False
 
     def __init__(self, network, opts, ticks_ms, backoff_max_ms=60000, ntptime=None, epoch_s=0):
         self.nw = network

@@ -25,6 +25,7 @@ class Link:
 
 class Net:
     KIND = "wifi"
+    ALWAYS_UP = False
 
     def __init__(self):
         self.up = False

@@ -21,7 +21,7 @@ CLOCK = ("now_s", "ticks_ms", "due_ms", "advance", "set_now", "ok")
 # mono_s: the ESP32 boards have it (hal/rtc_clock.py); the sim clock gains it with the
 # clock-hardening change (boards/sim/simclock.py), then "sim" leaves this tuple
 MONO_PENDING = ("sim",)
-NET = ("service", "info", "take_time", "close", "up", "KIND")
+NET = ("service", "info", "take_time", "close", "up", "KIND", "ALWAYS_UP")
 
 
 def names():
