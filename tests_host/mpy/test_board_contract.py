@@ -123,6 +123,17 @@ def test_modem_pwrkey_is_released_at_start():
         mptest.eq(machine.pin(pk)["level"], 1 - g["MODEM"]["pwrkey_active"], name)
 
 
+def test_water_deepsleep_arms_the_button_and_magnet_wakes():
+    import esp32 as chip
+    g = load("esp32_water")
+    chip.reset_world()
+    b = g["make"]("water", {}, g["clock"](conf("esp32_water"), 0))
+    mptest.raises(machine.Reset, b.deepsleep, 60000)
+    mptest.eq(machine._world["deepsleep_ms"], 60000)
+    mptest.eq(chip.wake["ext0"], (g["PINS"]["button"], chip.WAKEUP_ALL_LOW))
+    mptest.eq(chip.wake["ext1"], ((g["PINS"]["magnet"],), chip.WAKEUP_ALL_LOW))
+
+
 def test_button_press_is_latched_between_ticks():
     # the gas driver polls take_press() once a tick: a short press between two ticks, or a
     # bouncing one, is one press (the restore procedure, docs/gas.md)
