@@ -13,7 +13,7 @@
 from time import ticks_add, ticks_diff
 from micropython import const
 from net.at import AtPort
-from net import timesync
+from net import timesync, sim7080
 
 # PWRKEY low >= 1 s: power on (or wake from PSM); kept under the 1.2 s that would power a
 # running module off, so a press never turns off a module that was in fact on
@@ -28,12 +28,6 @@ GUARD_MS = const(1100)          # "+++" needs 1 s of silence before and after (V
 BACKOFF_MS = const(5000)
 BACKOFF_MAX_MS = const(600000)
 CYCLE_AFTER = const(3)          # consecutive failures before a power cycle
-CMNB = {"catm": 1, "nbiot": 2, "lte": 3}     # AT+CMNB: 1 CAT-M, 2 NB-IoT, 3 both
-EDRX_ACT = {"catm": 4, "nbiot": 5, "lte": 5}  # TS 27.007 +CEDRXS AcT: 4 WB-S1, 5 NB-S1
-# PSM timers (TS 24.008 10.5.7.4a / 10.5.7.3): periodic TAU 24 h (unit 1 h, 24), active
-# time 10 s (unit 2 s, 5): the module sleeps 10 s after the last traffic
-T3412 = "00111000"
-T3324 = "00000101"
 REG = {0: "none", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
 
 
@@ -107,55 +101,6 @@ class Cellular:
 
     def _running(self):
         return self.status_pin is None or self.status_pin.value()
-
-    # ---- the init script: (command, timeout ms, check) ---------------------------------------
-    def _script_for(self):
-        o = self.o
-        s = [("ATE0", 1000, None), ("AT+CMEE=1", 1000, None), ("AT+CPIN?", 5000, self._sim),
-             ("AT+CFUN=0", 10000, None), ("AT+CNMP=38", 2000, None),
-             ("AT+CMNB=%d" % CMNB[o["rat"]], 2000, None)]
-        if o.get("bands"):
-            b = ",".join(str(x) for x in o["bands"])
-            if o["rat"] != "catm":
-                s.append(('AT+CBANDCFG="NB-IOT",' + b, 2000, None))
-            if o["rat"] != "nbiot":
-                s.append(('AT+CBANDCFG="CAT-M",' + b, 2000, None))
-        s.append(('AT+CGDCONT=1,"IP","%s"' % o["apn"], 2000, None))
-        s.append(("AT+CLTS=1", 2000, None))                 # take the network's time (NITZ)
-        s.append(('AT+CPSMS=1,,,"%s","%s"' % (T3412, T3324) if o.get("psm") else "AT+CPSMS=0",
-                  2000, None))
-        e = o.get("edrx")
-        s.append(('AT+CEDRXS=1,%d,"%s"' % (EDRX_ACT[o["rat"]], e) if e else "AT+CEDRXS=0",
-                  2000, None))
-        s.append(("AT+CFUN=1", 10000, None))
-        s.append(("AT+CEREG=2", 2000, None))
-        return s
-
-    def _sim(self, r, now):
-        v = r.value("+CPIN")
-        if r.ok() and v == "READY":
-            return None
-        if r.ok() and v == "SIM PIN":
-            if self.o.get("pin") is None:
-                return "sim_pin"
-            if self.pin_blocked:
-                return "sim_pin_wrong"
-            self._script.insert(self._step + 1, ('AT+CPIN="%s"' % self.o["pin"], 5000, self._pin))
-            self._script.insert(self._step + 2, ("AT+CPIN?", 5000, self._sim))
-            return None
-        if r.ok() and v == "SIM PUK":
-            return "sim_puk"
-        if r.cme == 10:
-            return "no_sim"             # TS 27.007 +CME ERROR 10: SIM not inserted
-        if r.cme == 14:
-            return "sim_busy"
-        return "sim_error"
-
-    def _pin(self, r, now):
-        if r.ok():
-            return None
-        self.pin_blocked = True
-        return "sim_pin_wrong"
 
     # ---- the step --------------------------------------------------------------------------------
     def service(self, want, idle_ms=0):
@@ -272,7 +217,7 @@ class Cellular:
         self._go("probe", now)
 
     def _start_script(self, now):
-        self._script = self._script_for()
+        self._script = sim7080.script(self)
         self._step = 0
         self._go("init", now)
         c, ms, _ = self._script[0]
