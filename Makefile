@@ -84,15 +84,16 @@ clean:
 	rm -rf out build .pytest_cache
 
 # Field service (docs/field-guide.md): bundle, flash MicroPython, deploy the bundle, provision.
+ROMFS       ?=
 firmware: venv lib
 	@test "$(BOARD)" != "" || { echo "make firmware: set BOARD=<board> (ls boards/)" >&2; exit 2; }
-	$(VPY) tools/build_firmware.py --board $(BOARD)
+	$(VPY) tools/build_firmware.py --board $(BOARD) $(if $(ROMFS),--romfs)
 
 flash: venv
 	$(VPY) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)"
 
 deploy: firmware
-	$(VPY) tools/deploy.py --board $(BOARD) --port "$(PORT)"
+	$(VPY) tools/deploy.py --board $(BOARD) --port "$(PORT)" $(if $(ROMFS),--romfs)
 
 provision: venv
 	$(VPY) tools/provision_device.py --port "$(PORT)" --id "$(ID)"

@@ -12,6 +12,7 @@ from link.outbox import Outbox
 from link.mqtt import Link
 from link import frame
 import app_safety
+import app_net
 
 FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
@@ -141,6 +142,7 @@ class App:
         self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None,
                              seq_floor=self.outbox.last_seq)
         self.board = board.make(self.kind, cfg, self.clock)
+        self.net = app_net.start(board, conf, self.clock)   # config.json "net" (ValueError)
         self.driver = Driver(self.prepay, self.board, cfg, self.store)
         self.eventlog = EventLog(self.store)
         self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
@@ -192,6 +194,8 @@ class App:
     def _on_connect(self, link):
         self.inflight = None             # resend the outbox head: the cloud dedupes by seq
         self.last_state = None           # retained state on every connect
+        if self.session_ms is not None:  # a session's time counts from the connect, not
+            self.session_ms = self.clock.ticks_ms()   # from a slow radio bring-up
         now = self.clock.now_s()
         self._publish_state(now)
         if not self.always_online:
@@ -231,6 +235,8 @@ class App:
             if ack is None:
                 return
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
+            if ack["ok"]:                 # act on it now (a water meter's valve), not at the
+                self.next_tick_s = min(self.next_tick_s, now + 1)    # next timer wake
             if self.commands.reboot_requested:
                 self.stop_code = REBOOT
         elif t == self.topic + "sim":
@@ -324,13 +330,14 @@ class App:
             return
         self.last_state = key
         st = {"online": True, "ts": now, "kind": self.kind, "fw": FW, "supply": key[0],
-              "alarms": list(key[1]), "balance": p.balance_minor}
+              "alarms": list(key[1]), "balance": p.balance_minor, "net": app_net.info(self)}
         self.link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
 
     def _telemetry(self, now):
         p = self.prepay
         t = {"ts": now, "balance": p.balance_minor, "supply": supply_state(p),
-             "price": p.price_now(now), "register": getattr(p, "register", 0)}
+             "price": p.price_now(now), "register": getattr(p, "register", 0),
+             "net": app_net.info(self)}
         t.update(self.driver.telemetry(now))
         # the link's counters since boot, zeros left out (docs/protocol.md §7)
         t["link"] = dict((k, v) for k, v in self.link.stats().items() if v)
@@ -421,7 +428,8 @@ class App:
         if not self.always_online and not self.minimal:
             self._session()
         self.busy = True
-        self.link.service()
+        if app_net.service(self):       # the interface first: no link without it
+            self.link.service()
         self.busy = False
         self._pump()
         if self.token_entry is not None and hasattr(self.token_entry, "tick"):

@@ -10,6 +10,8 @@
     build/<board>-modules.py  a MicroPython manifest of those modules alone (any port: the
                               native unix builds of tools/build_native.py freeze it)
     build/<board>-manifest.py the ESP32 port's own manifest plus <board>-modules.py
+    build/<board>.romfs       with --romfs: the same modules as a ROMFS image (`make deploy
+                              ROMFS=1`): mounted at /rom, bytecode runs in place from flash
 
 The .mpy version must match the firmware on the chip: mpy-cross 1.29 emits v6.3, which
 MicroPython 1.29 loads. We check the header of every file we write.
@@ -122,6 +124,35 @@ def manifest_text(board, modules_path):
         'include("%s")' % modules_path]) + "\n"
 
 
+def romfs_image(bundle, out_path, log=print):
+    """Pack the bundle's compiled modules (not boot.py, main.py: the port runs those from the
+    filesystem) into a ROMFS image with mpremote's writer. Layout: /rom/app.mpy ...,
+    /rom/lib/umqtt/simple.mpy; the port puts /rom and /rom/lib on sys.path at start-up."""
+    try:
+        from mpremote.romfs import make_romfs
+    except ImportError:
+        raise BuildError("mpremote not found: run `make venv` (it is in requirements-dev.txt)")
+    bundle = Path(bundle)
+    stage = Path(str(out_path) + ".stage")
+    if stage.exists():
+        shutil.rmtree(stage)
+    for f in sorted(bundle.rglob("*")):
+        rel = f.relative_to(bundle).as_posix()
+        if f.is_file() and rel not in SOURCE_ONLY and rel != "MANIFEST.sha256":
+            if not rel.endswith(".mpy"):
+                raise BuildError("%s: only compiled modules go into ROMFS" % rel)
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, stage / rel)
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):     # make_romfs prints the whole tree
+        img = make_romfs(str(stage), mpy_cross=False)
+    shutil.rmtree(stage)
+    Path(out_path).write_bytes(img)
+    log("romfs image %s: %d bytes" % (out_path, len(img)))
+    return len(img)
+
+
 def build(board, out_dir=None, march=None, log=print):
     mpy_cross = find_mpy_cross()
     files = sources(board)
@@ -154,13 +185,17 @@ def main(argv=None):
     ap.add_argument("--board", default=os.environ.get("BOARD"), help="one of boards/*")
     ap.add_argument("--out", help="bundle directory (default build/<board>)")
     ap.add_argument("--march", help="mpy-cross -march (e.g. xtensawin); bytecode needs none")
+    ap.add_argument("--romfs", action="store_true",
+                    help="also write build/<board>.romfs (docs/field-guide.md, ROMFS deploy)")
     a = ap.parse_args(argv)
     if not a.board:
         print("build_firmware: set BOARD=<name> (known: %s)" % ", ".join(boards()),
               file=sys.stderr)
         return 2
     try:
-        build(a.board, a.out, a.march)
+        out, _ = build(a.board, a.out, a.march)
+        if a.romfs:
+            romfs_image(out, str(out) + ".romfs")
     except BuildError as e:
         print("build_firmware: %s" % e, file=sys.stderr)
         return 2
