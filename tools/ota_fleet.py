@@ -66,10 +66,13 @@ def run(n, broker_uri, work, waves=(1, 10, 100), max_fail=0.1, bad=(), health_s=
                           health_s=health_s, loops=20, uid="fleet-110")
     t_build = time.time() - t0
     host, port = broker_uri.split("://")[1].rsplit(":", 1)
-    f = fleet.Fleet(n, [int(port)], root="meters", workdir=work / "meters",
+    f = fleet.Fleet(n, [int(port)], root="meters", workdir=work / "meters", port="pypi",
                     extra={"ota": {"pub": ota.pub_hex(key)}, "backoff_max_s": 1}, sim_speed=sim_speed)
+    # the PyPI port from the 1.0.0 bundle's files: a bundle is .mpy files on the filesystem
+    # (a native build has the firmware frozen in, and its own .mpy version)
+    f.port = ("pypi", [fleet.MICROPYTHON, "-X", "heapsize=" + HEAP], str(base / "main.py"),
+              "%s:%s/lib" % (base, base))
     f.provision()
-    fleet.BUNDLE, fleet.MPYPATH, fleet.HEAP = base, "%s:%s/lib" % (base, base), HEAP
     f.start()
     meters = {mid: {"key": m["key"]} for mid, m in f.meters.items()}
     t1 = time.time()

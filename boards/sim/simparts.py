@@ -3,6 +3,19 @@
 # simulated world through callbacks.
 
 
+class PhysClock:
+    """The physical world's time: the wall time at start-up plus the monotonic seconds since
+    (docs/architecture.md, "Clock contract"). A change of the meter's wall clock (a `time`
+    command) moves no gas, water or energy and no valve, exactly as on a real meter."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.base_s = clock.now_s() - clock.mono_s()
+
+    def now_s(self):
+        return self.base_s + self.clock.mono_s()
+
+
 class OutPin:
     """An output Pin; on_change() runs before the level changes, so the world is integrated
     up to now under the old drive first (a motor starting or stopping)."""
@@ -53,11 +66,11 @@ class ValveModel:
     SPAN = 1000   # position units: 0 = closed, SPAN = open
 
     def __init__(self, clock, travel_s=6, on_change=None, pos=0):
-        self.clock = clock
+        self.clock = clock if isinstance(clock, PhysClock) else PhysClock(clock)
         self.travel_s = travel_s
         self.pos = pos
         self.stuck = False
-        self._t = clock.now_s()
+        self._t = self.clock.now_s()
         self.open_pin = OutPin(on_change or self.update)
         self.close_pin = OutPin(on_change or self.update)
         self.opened_stop = InPin(lambda: self.update() >= self.SPAN * 98 // 100)
