@@ -25,7 +25,8 @@ def test_clear_of_an_alarm_owned_outside_the_driver():
     c.prepay.alarm("token_lockout", NOW)
     unchanged(c, frame.sign(KEY, body(1, "clear", {"alarm": "token_lockout"})), "bad_args")
     o.allow = True
-    mptest.eq(send(c, body(1, "clear", {"alarm": "token_lockout"}))["code"], "ok")
+    # a refused command uses up its seq (docs/protocol.md §3): the retry takes the next
+    mptest.eq(send(c, body(2, "clear", {"alarm": "token_lockout"}))["code"], "ok")
     mptest.eq(c.prepay.alarms, {})
 
 

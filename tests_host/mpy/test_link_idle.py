@@ -42,12 +42,16 @@ def test_connecting_waits_for_the_timeout_at_most():
 
 
 def test_up_waits_for_the_keepalive():
+    # MQTT 3.1.1 keep-alive (docs/protocol.md §1): a ping once a keep-alive passes with
+    # nothing sent or nothing received, then the PINGRESP deadline
     k = link()
     k.state, k._t_rx, k._t_tx = mqtt.UP, NOW, NOW
-    mptest.eq(k.due_ms(), 15001, "a ping after half the keep-alive")
-    k._ping_out = True
-    mptest.eq(k.due_ms(), 45001, "then the broker-silence limit, 1.5 keep-alives")
-    k._wbuf = b"\x30\x00"
+    mptest.eq(k.due_ms(), 30000, "a ping after a keep-alive with nothing sent or received")
+    k._t_rx = NOW - 10000
+    mptest.eq(k.due_ms(), 20000, "counted from the older of the last send and receive")
+    k._t_ping = NOW - 5000
+    mptest.eq(k.due_ms(), 25000, "then the PINGRESP deadline, one keep-alive after the ping")
+    k.tx.put(b"\x30\x00", NOW)
     mptest.eq(k.due_ms(), mqtt.TX_RETRY_MS, "a partial write is retried soon")
     k2 = link(keepalive_s=0)
     k2.state = mqtt.UP
@@ -60,9 +64,8 @@ def test_due_across_the_ticks_wrap():
     k = link(t=near)
     k._t_next, k._holdoff = time.ticks_add(near, 700), True      # backing off
     mptest.eq(k.due_ms(), 700)
-    k.state, k._t_rx, k._t_tx = mqtt.UP, near, time.ticks_add(near, -14000)
-    mptest.eq(k.due_ms(), 1001)
-
+    k.state, k._t_rx, k._t_tx = mqtt.UP, near, time.ticks_add(near, -29000)
+    mptest.eq(k.due_ms(), 1000)
 
 
 def test_a_stale_backoff_never_delays_a_connect():
