@@ -4,8 +4,24 @@
 #   normal  - the full firmware
 #   safe    - button held at power-up: the app does not start; REPL and link only
 #   minimal - crash loop: no metering code, actuators left safe, fault reported
-import loader           # first: the A/B app bundle this boot imports from (docs/ota.md)
-loader.select("/")
+import os
+
+
+def _ab():
+    # an over-the-air update installed an A/B bundle (docs/ota.md): choose it before
+    # anything imports from a bundle
+    for s in ("a", "b"):
+        try:
+            os.stat("/app_slot." + s)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+if _ab():
+    import loader
+    loader.select("/")
 from hal import guard   # noqa: E402
 
 

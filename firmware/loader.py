@@ -1,9 +1,10 @@
 # The loader: picks the app bundle this boot runs (docs/ota.md, "A/B layout").
 #
 # It lives at the filesystem root beside boot.py and main.py, outside the bundles, and an
-# update never rewrites it, so it stays small and changes rarely. boot.py imports it first
-# on a device (before anything imports from a bundle); main.py calls select() on the unix
-# port. Bundles:
+# update never rewrites it, so it stays small and changes rarely. Once a pointer record
+# exists (an update installed a bundle), boot.py imports it first on a device (before
+# anything imports from a bundle) and main.py calls select() on the unix port; before that
+# neither imports it. Bundles:
 #   base      the files `make deploy` put at the root (or the unix port's module path)
 #   a, b      <flash>/app/a and <flash>/app/b, staged by over-the-air updates
 # The pointer is the store record "app_slot" (core/store.py's power-safe A/B slot format,
@@ -187,7 +188,7 @@ def crashed(e):
     return True
 
 
-def restart():
+def restart(root=None):
     """A reset: machine.reset() on a device; on the unix port every module loaded from a
     bundle is forgotten and the bundle chosen again, as after a reset."""
     try:
@@ -196,7 +197,7 @@ def restart():
     except (ImportError, AttributeError):
         pass
     global SLOT
-    root = ROOT
+    root = root or ROOT
     # builtin modules are never in sys.modules on MicroPython: everything there was loaded
     # from a file (or is a namespace package of such files, like umqtt)
     for k in list(sys.modules):

@@ -11,7 +11,18 @@
 #   normal  - everything. On the unix port hal.guard is never imported: always normal.
 import sys
 
-import loader        # A/B app bundles (docs/ota.md): which one this boot runs
+
+def _ab(flash):
+    """True once an over-the-air update installed an A/B bundle: its pointer record exists
+    (docs/ota.md). Until then firmware/loader.py is not even imported: nothing to choose."""
+    import os
+    for s in ("a", "b"):
+        try:
+            os.stat(flash.rstrip("/") + "/app_slot." + s)
+            return True
+        except OSError:
+            pass
+    return False
 
 
 def main(argv):
@@ -21,7 +32,11 @@ def main(argv):
         print("meter: safe mode (button held at power-up): app not started; REPL only")
         g.hold_for_service()
         return 0
-    loader.select(flash)              # once per boot (boot.py already did it on a device)
+    ld = sys.modules.get("loader")    # boot.py imported it on a device with A/B bundles
+    if ld is None and _ab(flash):
+        import loader as ld
+    if ld is not None:
+        ld.select(flash)              # once per boot: the bundle this boot runs
     while True:
         a = None
         try:
@@ -31,7 +46,7 @@ def main(argv):
             return 0
         except Exception as e:
             a = app = None
-            if loader.crashed(e):     # a bundle on probation failed to start: roll back
+            if ld is not None and ld.crashed(e):    # a bundle on probation failed to start
                 continue
             if isinstance(e, ValueError) and "app" in sys.modules:
                 print("meter: " + str(e))     # appconfig: missing or invalid config.json
@@ -44,15 +59,23 @@ def main(argv):
             return 0
         except Exception as e:
             a = app = None
-            if loader.crashed(e):     # a bundle on probation crashed: roll back
+            if ld is not None and ld.crashed(e):    # a bundle on probation crashed: roll back
                 continue
             raise
         if rc != app.REBOOT:
             return rc
         print("meter: reboot")
         a = app = None                # nothing may keep the old bundle's modules alive
-        loader.restart()              # machine.reset() on a device; the unix port starts
-                                      # again from flash with the bundle the pointer names
+        if ld is None and _ab(flash):
+            import loader as ld       # an update has just switched to its bundle
+        if ld is not None:
+            ld.restart(flash)         # machine.reset() on a device; on the unix port the
+            continue                  # bundle the pointer names, from a clean slate
+        try:
+            import machine
+            machine.reset()
+        except (ImportError, AttributeError):
+            pass                      # unix port: start again from flash, like a reset
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def test_every_firmware_module_compiles_to_mpy_v6(bundle):
     out, written = bundle
     srcs = [p for p in (ROOT / "firmware").rglob("*.py") if "__pycache__" not in str(p)]
     mpys = [w for w in written if w.endswith(".mpy") and not w.startswith("lib/")]
-    # every firmware module but boot.py/main.py/loader.py (kept as source) plus board.py
-    want = len(srcs) - sum(1 for p in srcs if p.name in ("boot.py", "main.py", "loader.py")
+    # every firmware module but boot.py/main.py (kept as source) plus board.py
+    want = len(srcs) - sum(1 for p in srcs if p.name in ("boot.py", "main.py")
                            and p.parent == ROOT / "firmware") + 1
     assert len(mpys) == want
     for w in written:

@@ -34,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 BLOCK = 4096
-BASE_FILES = ("boot.py", "main.py", "loader.py", "MANIFEST.sha256")   # outside the A/B bundles
+# at the device root, outside the A/B bundles (docs/ota.md)
+BASE_FILES = ("boot.py", "main.py", "loader.py", "loader.mpy", "MANIFEST.sha256")
 DEFAULTS = {"health_s": 600, "loops": 30}
 
 
