@@ -83,7 +83,7 @@ class Meter:
     """One real firmware process (main.py of a bundle) on a flash dir; stop() with SIGINT
     like Ctrl-C, kill() like a power cut."""
 
-    def __init__(self, flash, bundle, heap=os.environ.get("OTA_HEAP", "320k"), env=None):
+    def __init__(self, flash, bundle, heap=os.environ.get("OTA_HEAP", "384k"), env=None):
         self.flash = Path(flash)
         self.bundle = Path(bundle)
         self.heap = heap

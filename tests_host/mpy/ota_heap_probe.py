@@ -1,8 +1,9 @@
 # Run by tools/bench_ota.py on the MicroPython unix port, with the firmware from a bundle
 # (not in tools/: tools/ota.py there would shadow the firmware's ota package):
-#   micropython ota_heap_probe.py <flash dir> <published update dir> [normal|update|all]
+#   micropython ota_heap_probe.py <flash dir> <published update dir> [normal|update|cycle|all]
 # normal: run the meter only; update: also pull the update (exit 1 unless it staged);
-# all (default): both, then time the signature check.
+# cycle: then restart in-process into the new bundle as main.py does on this port and run it;
+# all (default): normal and update, then time the signature check.
 # (the update's id, size and signature come from <published update dir>/update.json: the
 # PyPI unix port dies with "FATAL: uncaught NLR" on a command-line argument over ~256 bytes)
 # The real App (sim electricity meter, its broker unreachable) runs normally for a while,
@@ -20,8 +21,6 @@ mode = sys.argv[3] if len(sys.argv) > 3 else "all"
 with open(pub + "/update.json") as f:
     info = json.load(f)
 uid, size, sig = info["update"], info["size"], info["sig"]
-import loader  # noqa: E402
-loader.select(flash)
 import app  # noqa: E402
 
 a = app.App(flash)
@@ -86,6 +85,21 @@ print("longest loop pass: normal %d us, during the update %d us (x%.1f; the chun
 if a.stop_code != app.REBOOT:
     sys.exit(1)
 if mode == "update":
+    sys.exit(0)
+if mode == "cycle":
+    a.shutdown()
+    a = app = link = None
+    sent[:] = []
+    import loader
+    loader.restart(flash)       # what main.py does after the switch on this port
+    gc.collect()
+    print("after the restart's purge: %d bytes still in use (interned names, the loader)"
+          % gc.mem_alloc())
+    import app
+    a = app.App(flash)
+    for _ in range(50):
+        a.step()
+    print("the new bundle runs:", app.FW)
     sys.exit(0)
 from ota import rsa  # noqa: E402
 from link import frame  # noqa: E402
