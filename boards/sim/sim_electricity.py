@@ -8,6 +8,7 @@
 # behind the relay; the supply voltage_v is measured whatever the relay does (the IC's
 # voltage divider is on the supply side). Measured power is zero while the contacts are open.
 from meters import bl0942
+from simparts import phys_s
 
 MIN_PULSE_MS = 20        # latching relays need ~10-30 ms of coil current to flip
 RX_CAP = 256             # ESP32 UART driver default RX ring buffer
@@ -120,7 +121,7 @@ class SimUART:
         self._rx += data[:room]     # a full hardware ring buffer drops new bytes
 
     def _service(self):
-        now_ms = self.b.clock.now_s() * 1000
+        now_ms = phys_s(self.b.clock) * 1000
         if self.poll_ms <= 0:
             self.w.advance(now_ms)
             return
@@ -139,7 +140,7 @@ class SimUART:
     def write(self, buf):
         self.writes.append(bytes(buf))
         if self.poll_ms <= 0 and bytes(buf) == bl0942.REQUEST:
-            self._push(self.b.clock.now_s() * 1000)
+            self._push(phys_s(self.b.clock) * 1000)
         return len(buf)
 
     def any(self):
@@ -178,7 +179,7 @@ class SimBoard:
 
     # time for coil pulses
     def ticks_ms(self):
-        return self.clock.now_s() * 1000 + self._extra_ms
+        return phys_s(self.clock) * 1000 + self._extra_ms
 
     def sleep_ms(self, ms):
         self._extra_ms += ms
@@ -192,7 +193,7 @@ class SimBoard:
             return
         t0 = self._coil_on_ms.pop(id(pin), None)
         if t0 is not None and self.ticks_ms() - t0 >= MIN_PULSE_MS:
-            self.world.advance(self.clock.now_s() * 1000)   # energy so far at the old position
+            self.world.advance(phys_s(self.clock) * 1000)   # energy so far at the old position
             self.world.closed = pin is self.relay_set
 
     def sim(self, msg):
@@ -207,6 +208,6 @@ class SimBoard:
             lo, hi = _SIM_RANGES[k]
             if not lo <= v <= hi:        # also rejects nan
                 raise ValueError("sim: %s out of range %s..%s" % (k, lo, hi))
-        self.world.advance(self.clock.now_s() * 1000)
+        self.world.advance(phys_s(self.clock) * 1000)
         for k, v in msg.items():
             setattr(self.world, k, float(v))

@@ -1,5 +1,5 @@
 # Simulated gas meter board: faithful fakes of the parts the gas driver uses, driven by a
-# physical world integrated over the sim clock (clock.now_s(), an int).
+# physical world integrated over the sim clock's world time (simparts.phys_s, an int).
 #
 # Parts (same API as the machine objects they stand for; see docs/gas.md "Board attributes"):
 #   valve_open, valve_close   output Pins driving the valve motor (value(1) = run that way)
@@ -13,7 +13,7 @@
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
-from simparts import ValveModel, num as _num
+from simparts import ValveModel, num as _num, phys_s
 
 
 class SimBoard:
@@ -30,7 +30,7 @@ class SimBoard:
         self.battery_mv = 3600       # fresh Li-SOCl2 cell
         self.cover_open = False
         self._ml_x3600 = 0           # delivered volume, mL * 3600 (exact integer integration)
-        self._t = clock.now_s()
+        self._t = phys_s(clock)
         self.valve_model = ValveModel(clock)
         vm = self.valve_model
         self.valve_open = vm.open_pin
@@ -46,7 +46,7 @@ class SimBoard:
         self.led = _OutPin()
 
     def _integrate(self):
-        now = self.clock.now_s()
+        now = phys_s(self.clock)
         dt = now - self._t
         if dt <= 0:
             return

@@ -1,5 +1,5 @@
 # Simulated water meter board: faithful fakes of the parts the water driver uses, driven by
-# a physical world integrated exactly (integers) over the sim clock's now_s().
+# a physical world integrated exactly (integers) over the sim clock's world time (phys_s).
 #
 # Parts (same API as the machine objects they stand for; docs/water.md "Board attributes"):
 #   pulses_fwd, pulses_rev  Counter-like: value() = cumulative forward / reverse pulses of
@@ -21,7 +21,7 @@ RTC_BYTES = 2048
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
-from simparts import ValveModel, num as _num
+from simparts import ValveModel, num as _num, phys_s
 
 
 class _RTC:
@@ -55,7 +55,7 @@ class SimBoard:
         self.battery_mv = 3650          # fresh Li-SOCl2 cell
         self._fwd_x = 0                 # delivered volume since power-on, mL * 3600 (exact)
         self._rev_x = 0
-        self._t = clock.now_s()
+        self._t = phys_s(clock)
         self._cause = "power_on"
         self.valve_model = ValveModel(clock, on_change=self._integrate, pos=ValveModel.SPAN)   # water valves ship open
         vm = self.valve_model
@@ -77,7 +77,7 @@ class SimBoard:
 
     # --- the world ---
     def _integrate(self):
-        now = self.clock.now_s()
+        now = phys_s(self.clock)
         dt = now - self._t
         if dt <= 0:
             return

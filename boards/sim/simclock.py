@@ -4,6 +4,9 @@
 # The clock never goes backwards: a `time` command may move it forward freely (within
 # MAX_JUMP_S once synced) or back by at most MAX_BACK_S, which is absorbed by holding the
 # clock still until the simulated time catches up (docs/protocol.md, op time).
+# phys_s() is the simulated world's own time: it moves with every step the app asks for and
+# never with a correction of the meter's clock, so setting the clock (or an RTC jump) does
+# not make water, gas or energy flow through the gap.
 import time
 
 MIN_PLAUSIBLE_S = 1704067200      # 2024-01-01: earlier is an unset RTC, never a real time
@@ -20,6 +23,7 @@ class SimClock:
         self.t = int(time.time()) if start_s is None else start_s
         self.hold = 0                 # seconds still to absorb after a backward correction
         self.ok = synced              # clock_ok: the host's wall clock counts as NTP-synced
+        self.phys = self.t            # the world's seconds (only differences matter)
         self._anchor()
 
     def _anchor(self):
@@ -28,6 +32,9 @@ class SimClock:
 
     def now_s(self):
         return self.t
+
+    def phys_s(self):
+        return self.phys
 
     def ticks_ms(self):
         return time.ticks_ms()
@@ -40,6 +47,7 @@ class SimClock:
     def advance(self, t_s):
         if t_s <= self.t:
             return
+        self.phys += t_s - self.t     # the world lives through a held (set back) clock too
         if self.hold:
             k = min(self.hold, t_s - self.t)
             self.hold -= k
