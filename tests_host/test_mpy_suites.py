@@ -10,28 +10,14 @@ for a composed script (core + driver + sim board: on the unix port their bytecod
 the heap, on an ESP32 it is frozen in flash). MPY_HEAP overrides every 64k default (not the
 declared ones). tools/heap_margins.py measures each script's floor: the policy is at least
 8 KiB to spare below the heap it runs at."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import HEAP, MPYPATH, ROOT, run_mpy, script_heap
+from conftest import HEAP, run_mpy, script_heap
 
 HERE = Path(__file__).parent
 SUITES = sorted(p for p in (HERE / "mpy").glob("test_*.py"))
-
-
-@pytest.fixture(scope="session")
-def firmware_path(tmp_path_factory):
-    if os.environ.get("MPY_SOURCE"):
-        return MPYPATH
-    out = tmp_path_factory.mktemp("bundle") / "sim"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return "%s:%s:%s" % (out, out / "lib", HERE / "mpy")
 
 
 @pytest.mark.parametrize("script", SUITES, ids=[p.stem for p in SUITES])
