@@ -1,0 +1,290 @@
+"""The host-side model of the whole-meter stateful test: what must hold over a whole run of
+one meter, across reboots, fed with every answer of the rig (tests_host/mpy/stateful_rig.py).
+
+Money (docs/ledger.md): every acknowledged credit stays credited (a txn leaves the ledger's
+64-entry ring only by being pushed out by newer credits); each txn is credited once; the
+ledger's credit total is exactly what its credit events said; debt never grows by itself.
+Commands (docs/protocol.md): an accepted command (id, seq) is never accepted again, accepted
+seqs only go up, and a command once rejected is never accepted later.
+Latches (docs/electricity.md, docs/gas.md, docs/water.md): each clears only by its own rule,
+from the boundary that rule names (stateful_rules.py), and none is lost by a reboot.
+Gas: the valve opens for good only after a leak check that a local confirmation (or an
+allowed selfcheck) started and that watched a quiet flow for its whole length.
+Events: an event seq published once is never reused for another event; the paygo key is
+never printed; no record is ever refused and rebuilt (store_recovery)."""
+import json
+
+from stateful_meter import PAYGO_KEY
+import stateful_rules as rules
+
+RING = 64
+
+
+class Model:
+    def __init__(self, kind):
+        self.kind = kind
+        self.viol = []                 # (category, message)
+        self.acked = {}                # txn -> amount the head-end was told is credited
+        self.credited = {}             # txn -> amount of its credit event
+        self.evicted = 0
+        self.max_accepted = 0
+        self.accepted = set()
+        self.answered = {}             # frame hex -> first answer code
+        self.waiting = {}              # command id -> [sent entries not yet answered]
+        self.pub = {}                  # published event seq -> (type, ts)
+        self.seen = set()              # every event observed (its JSON)
+        self.by_id = {}                # command id -> its last sent entry (redeliveries)
+        self.st = None                 # the last state summary
+        self.world = rules.initial_world(kind)
+        self.since = {}                # condition -> mono since which it holds (rules.py)
+        self.trips = {}                # latch -> (mono, action, thresholds) when raised
+        self.check = None              # gas: the leak check in progress
+        self.recovered = []            # (ts, recovered) of every recharge event
+        self.max_ts = 0
+        self.tok_accepted = set()      # token counts accepted and saved
+        self.tok_pending = []
+        self.remote_txns = set()
+        self.states = set()
+        self.ops = 0
+
+    def bad(self, cat, msg):
+        self.viol.append((cat, msg))
+
+    # ---- one answer ------------------------------------------------------------------------
+    def observe(self, ans, act):
+        """ans: the rig's answer; act: what the host did ({"what", "sent", "token", ...})."""
+        self.ops += 1
+        prev = self.st
+        for v in ans.get("viol", ()):
+            cat, _, msg = v.partition(": ")
+            self.bad(cat, msg)
+        rules.world_update(self, act, ans)     # a sim message changes the world first
+        end = ans.get("end")
+        if end in ("crash", "hang", "died"):
+            self.bad("escaped", "%s: %s" % (end, ans.get("detail")))
+        latches = set(prev["latches"]) if prev else set()
+        cleared = set()
+        ring0 = set(prev["txns"]) if prev else set()
+        credited_now = set()
+        recharges = []
+        expect_on = False
+        for mono, ctx, ev, tag in ans.get("evts", ()):
+            key = json.dumps(ev, sort_keys=True)
+            if key in self.seen:
+                continue            # still pending in the record: handed over again at boot
+            self.seen.add(key)
+            t = ev.get("type")
+            if t == "store_recovery":
+                self.bad("record_lost", "%s at %s" % (ev.get("reason"), ctx))
+            elif t == "recharge":
+                txn = ev.get("txn")
+                if txn in ring0 or txn in credited_now:
+                    self.bad("txn_credited_twice", "%s (%s)" % (txn, ev))
+                credited_now.add(txn)
+                self.credited[txn] = ev.get("amount")
+                recharges.append(ev)
+            elif t == "alarm" and ev.get("latch"):
+                latches.add(ev["name"])
+                self.trips[ev["name"]] = (mono, ev.get("action"), dict(prev["thr"]) if prev else {})
+            elif t == "alarm_clear" and ev.get("name") in latches:
+                why = rules.latch_clear_bad(self, ev["name"], ctx, mono)
+                if why:
+                    self.bad("latch_rule", "%s cleared by %s: %s" % (ev["name"], ctx, why))
+                latches.discard(ev["name"])
+                cleared.add(ev["name"])
+            elif t == "token":
+                self._token(ev, act)
+            if self.kind == "gas":
+                expect_on = self._gas_event(ev, ctx, mono, tag, expect_on, act)
+        self._published(ans.get("pub", ()))
+        for a in ans.get("acks", ()):
+            self._ack(a)
+        st = ans.get("st")
+        if st is None:
+            return
+        if act.get("boot") and prev is not None:
+            self._after_boot(prev, st, act, cleared)
+        elif not act.get("boot"):
+            lost = latches - set(st["latches"])
+            if lost:
+                self.bad("latch_vanished", "%s gone without a clear event" % sorted(lost))
+        act["recharges"] = len(recharges)
+        act["recovered"] = sum(ev.get("recovered", 0) for ev in recharges)
+        self._money(prev, st, act)
+        if len(recharges) == 1:
+            self._recovery(recharges[0], st)
+        self._tokens_saved(st)
+        # any 16 hex digits of the key on the console is half the key (lines are cut at 80)
+        for line in act.get("printed", ()):
+            if any(PAYGO_KEY[i:i + 16] in line for i in range(len(PAYGO_KEY) - 15)):
+                self.bad("secret_printed", "the paygo key on the console: %s" % line[:60])
+                break
+        rules.track(self, prev, st, act)
+        self.st = st
+        self.states.add(rules.signature(self.kind, st))
+
+    # ---- pieces ----------------------------------------------------------------------------
+    def _after_boot(self, prev, st, act, cleared_in_last):
+        # a clean stop saved RAM; a reset, crash or power cut leaves what was on flash
+        keep = set(prev["latches"]) if act["boot"] == "clean" else set(
+            act.get("flash_latches") or ()) - act.get("cleared_before", set())
+        lost = keep - set(st["latches"])
+        if lost:
+            self.bad("latch_lost", "%s lost by a %s reboot" % (sorted(lost), act["boot"]))
+
+    def _money(self, prev, st, act):
+        ring = st["txns"]
+        if prev is not None:
+            gone = [t for t in prev["txns"] if t not in ring]
+            if gone and len(ring) == RING and gone == prev["txns"][:len(gone)]:
+                self.evicted += sum(self.credited.get(t, 0) for t in gone)
+                for t in gone:
+                    self.acked.pop(t, None)
+        for txn, amount in self.acked.items():
+            if txn not in ring:
+                self.bad("acked_credit_lost", "%s (%d) acknowledged, no longer credited" % (txn, amount))
+        missing = [t for t in ring if t not in self.credited]
+        if missing:
+            self.bad("credit_without_event", str(missing))
+        want = self.evicted + sum(self.credited.get(t, 0) for t in ring)
+        if st["credits"] != want:
+            self.bad("credit_total", "credits %d, credit events say %d" % (st["credits"], want))
+        # debt changes only at a recharge: minus what it recovered, from the debt before or
+        # from a newly configured debt_minor (core/credit.py applies it at the next recharge)
+        if prev is not None and not act.get("boot") and act.get("recharges", 0) <= 1:
+            took = act.get("recovered", 0)
+            ok = (prev["debt"],) if not act.get("recharges") else (prev["debt"], st["cfg"]["debt_minor"])
+            if st["debt"] + took not in ok:
+                self.bad("debt_changed", "debt %d -> %d (recovered %d, configured debt_minor %d)" % (
+                    prev["debt"], st["debt"], took, st["cfg"]["debt_minor"]))
+
+    def _recovery(self, ev, st):
+        """docs/tariffs-and-credit.md: take = min(amount * debt_pct // 100, debt, cap left in
+        this period); a period is day, week or month (30) UTC days since 1970."""
+        c = st["cfg"]
+        amount, took, ts = ev.get("amount", 0), ev.get("recovered", 0), ev.get("ts", 0)
+        debt = st["debt"] + took
+        want = min(amount * c["debt_pct"] // 100, debt)
+        days = {"day": 1, "week": 7, "month": 30}.get(c["debt_cap_period"], 7)
+        period = ts // 86400 // days
+        if c["debt_cap_minor"]:
+            used = sum(r for t, r in self.recovered if t // 86400 // days == period)
+            want = min(want, max(0, c["debt_cap_minor"] - used))
+        back = ts < self.max_ts         # a clock stepped back never reopens a spent cap
+        self.max_ts = max(self.max_ts, ts)
+        self.recovered.append((ts, took))
+        if took > min(amount * c["debt_pct"] // 100, debt) or took < 0:
+            self.bad("debt_recovery", "recovered %d of a %d recharge (debt %d, debt_pct %d)" % (
+                took, amount, debt, c["debt_pct"]))
+        elif took == 0 and want > 0 and not back:
+            self.bad("debt_recovery", "recovered nothing of a %d recharge: debt %d, debt_pct %d, "
+                     "cap %d per %s with %d left" % (amount, debt, c["debt_pct"], c["debt_cap_minor"],
+                                                     c["debt_cap_period"], want))
+
+    def _published(self, pubs):
+        for text in pubs:
+            try:
+                ev = json.loads(text)
+            except ValueError:
+                self.bad("event_unparsable", text[:100])
+                continue
+            key = (ev.get("type"), ev.get("ts"))
+            old = self.pub.setdefault(ev.get("seq"), key)
+            if old != key:
+                self.bad("event_seq_reused", "seq %s was %s, now %s" % (ev.get("seq"), old, key))
+
+    def sent(self, cid, entry):
+        if entry["op"] == "recharge" and isinstance(entry["args"], dict):
+            self.remote_txns.add(entry["args"].get("txn"))
+        self.waiting.setdefault(cid, []).append(entry)
+        self.by_id[cid] = entry
+
+    def _ack(self, a):
+        cid = a.get("id")
+        q = self.waiting.get(cid)
+        if q:
+            e = q.pop(0)
+        elif cid in self.by_id:
+            e = self.by_id[cid]     # a second answer: the broker redelivered the command
+        else:
+            if a.get("ok"):
+                self.bad("unexpected_ack", str(a))
+            return
+        code = a.get("code")
+        first = self.answered.setdefault(e["hex"], code)
+        if not a.get("ok"):
+            return
+        if not a.get("dup"):
+            key = (cid, e["seq"])
+            if key in self.accepted or e["seq"] <= self.max_accepted:
+                self.bad("accepted_again", "%s seq %d accepted again (highest accepted %d)" % (
+                    e["op"], e["seq"], self.max_accepted))
+            if first != "ok":
+                self.bad("rejected_then_accepted", "%s seq %d rejected (%s), later accepted" % (
+                    e["op"], e["seq"], first))
+            self.accepted.add(key)
+            self.max_accepted = max(self.max_accepted, e["seq"])
+        if e["op"] == "recharge":
+            txn = e["args"].get("txn")
+            if isinstance(txn, str) and txn not in self.acked:
+                self.acked[txn] = e["args"].get("amount")
+
+    def _token(self, ev, act):
+        tok = act.get("token")
+        if ev.get("result") != "accepted":
+            return
+        count = ev.get("count")
+        if count in self.tok_accepted:
+            self.bad("token_accepted_twice", "count %s, accepted and saved before (%s)" % (count, ev))
+        # durable once its spent count is on the record (checked with the next state)
+        self.tok_pending.append((count, ev.get("amount")))
+        if tok and tok[0] == count and tok[3] == "add" and ev.get("amount") != tok[2]:
+            remote = "tok-%d" % count in self.remote_txns
+            self.bad("token_credited_wrong", "code of count %d worth %d credited %s%s" % (
+                count, tok[2], ev.get("amount"),
+                " (a remote recharge already used txn tok-%d)" % count if remote else ""))
+
+    def _tokens_saved(self, st):
+        pg = st.get("paygo") or {}
+        keep = []
+        for count, amount in self.tok_pending:
+            if pg.get("last", -1) >= count and (not amount or "tok-%d" % count in st["txns"]):
+                self.tok_accepted.add(count)
+            elif pg.get("last", -1) < count:
+                continue            # lost with RAM (power cut before the save): may come again
+            else:
+                keep.append((count, amount))
+        self.tok_pending = keep
+
+    def _gas_event(self, ev, ctx, mono, ml, expect_on, act):
+        t = ev.get("type")
+        if t == "leak_check":
+            r = ev.get("result")
+            if r == "started":
+                if not ((ev.get("via") == "button" and ctx == "button") or
+                        (ev.get("via") == "selfcheck" and ctx == "cmd:selfcheck")):
+                    self.bad("check_without_confirmation", "%s from %s" % (ev, ctx))
+                self.check = {"mono": mono, "check_s": ev.get("check_s"), "open": None,
+                              "thr": dict(self.st["thr"]) if self.st else {}}
+            elif r == "pass":
+                c = self.check
+                self.check = None
+                if c is None:
+                    self.bad("leak_check", "pass without a started check: %s" % ev)
+                    return True
+                t0, ml0 = c["open"] or (c["mono"], ml)
+                if mono - t0 < c["check_s"]:
+                    self.bad("leak_check_short", "passed after %d s of world time, check_s %d "
+                             "(%s)" % (mono - t0, c["check_s"], ev))
+                budget = c["thr"].get("leak_lph", 5) * 1000 * c["check_s"] // 3600
+                if ml is not None and ml - ml0 > budget + 10:
+                    self.bad("leak_check_flow", "passed with %d mL really delivered, budget %d mL"
+                             % (ml - ml0, budget))
+                return True
+            elif r in ("fail", "abort"):
+                self.check = None
+        elif t == "valve" and ev.get("position") == "open" and self.check and not self.check["open"]:
+            self.check["open"] = (mono, ml)
+        elif t == "supply" and ev.get("state") == "on" and not expect_on:
+            self.bad("gas_on_without_check", "%s from %s" % (ev, ctx))
+        return False
