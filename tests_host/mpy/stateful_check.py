@@ -190,15 +190,16 @@ def _reload(rec, what):
     return p2
 
 
-def check_record():
+def check_record(ram=True):
+    """ram: also check the RAM record (not after a crash: the device lost its RAM there)."""
     p = R.A.prepay
     led = p.led
-    if not led.consistent() or not 0 <= led.rem_micro < 1000000:
+    if ram and (not led.consistent() or not 0 <= led.rem_micro < 1000000):
         R.viol("ledger", "balance %d != credits %d - charges %d - standing %d - recovered %d"
                " (rem %d)" % (led.balance_minor, led.credits_minor, led.charges_minor,
                              led.standing_minor, led.recovered_minor, led.rem_micro))
     text = json.dumps(p.to_dict())
-    p2 = _reload(json.loads(text), "RAM record saved now")
+    p2 = _reload(json.loads(text), "RAM record saved now") if ram else None
     if p2 is not None:
         ref = json.loads(text)
         got = p2.to_dict()
@@ -223,7 +224,7 @@ def check_record():
     return flash_latches
 
 
-def summary():
+def summary(ram=True):
     a = R.A
     p = a.prepay
     led = p.led
@@ -268,5 +269,5 @@ def summary():
         st["batt"] = d.batt
         st["thr"] = {"battery_low_mv": d.cfg["battery_low_mv"], "burst_close": d.cfg["burst_close"],
                      "magnet_close": d.cfg["magnet_close"], "valve_safe": d.cfg["valve_safe"]}
-    st["flash_latches"] = check_record()
+    st["flash_latches"] = check_record(ram)
     return st

@@ -230,7 +230,7 @@ OPS = {"cmd": op_cmd, "sim": op_sim, "tick": op_tick, "jump": op_jump, "console"
        "fault": op_fault, "link": op_link, "probe": lambda r: None}
 
 
-def answer(extra):
+def answer(extra, ram=True):
     import stateful_check
     acks, evt_pub = [], []
     for topic, payload, qos, retain in BROKER.published:
@@ -242,7 +242,7 @@ def answer(extra):
         elif topic.endswith("/evt"):
             evt_pub.append(payload.decode())
     BROKER.published = []
-    st = stateful_check.summary()          # first: its record checks add violations
+    st = stateful_check.summary(ram)       # first: its record checks add violations
     res = {"acks": acks, "pub": evt_pub, "evts": EVTS[:], "viol": VIOL[:], "st": st,
            "vms": VTime.ms}
     res.update(extra)
@@ -257,7 +257,7 @@ def end(how, detail=""):
     try:
         if how == "cut":
             raise RuntimeError("no summary after a power cut")
-        answer({"end": how, "detail": detail})
+        answer({"end": how, "detail": detail}, ram=how != "crash")
     except BaseException as e:          # no summary: still say how it ended
         acks = []
         for topic, payload, qos, retain in BROKER.published:
