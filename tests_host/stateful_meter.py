@@ -102,9 +102,10 @@ class Meter:
         self.printed = []            # lines the meter printed (console output, tracebacks)
         self.boots = 0
 
-    def start(self, cause, rtc, mono, vms, broker_up, had_record):
+    def start(self, cause, rtc, mono, vms, broker_up, had_record, phys=None):
+        """phys: the physical parts as the last run left them (valve position, relay)."""
         run = {"conf": self.conf, "cause": cause, "rtc": rtc, "mono": mono, "vms": vms,
-               "broker_up": broker_up, "had_record": had_record}
+               "broker_up": broker_up, "had_record": had_record, "phys": phys or {}}
         with open(os.path.join(self.workdir, "run.json"), "w") as f:
             json.dump(run, f)
         env = dict(os.environ, MICROPYPATH=self.mpypath)

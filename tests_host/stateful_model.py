@@ -1,17 +1,40 @@
 """The host-side model of the whole-meter stateful test: what must hold over a whole run of
 one meter, across reboots, fed with every answer of the rig (tests_host/mpy/stateful_rig.py).
+A violation has a category (what STATEFUL_IGNORE names) and a message:
 
-Money (docs/ledger.md): every acknowledged credit stays credited (a txn leaves the ledger's
-64-entry ring only by being pushed out by newer credits); each txn is credited once; the
-ledger's credit total is exactly what its credit events said; debt never grows by itself.
-Commands (docs/protocol.md): an accepted command (id, seq) is never accepted again, accepted
-seqs only go up, and a command once rejected is never accepted later.
-Latches (docs/electricity.md, docs/gas.md, docs/water.md): each clears only by its own rule,
-from the boundary that rule names (stateful_rules.py), and none is lost by a reboot.
-Gas: the valve opens for good only after a leak check that a local confirmation (or an
-allowed selfcheck) started and that watched a quiet flow for its whole length.
-Events: an event seq published once is never reused for another event; the paygo key is
-never printed; no record is ever refused and rebuilt (store_recovery)."""
+- boundaries: `escaped` (an exception left the app's loop: the device would crash),
+  `escaped_sim` (left a button, keypad or sim handler), `handler_raised` (left the command
+  handler; the link swallows OSError and ValueError, drops the connection, and the broker
+  redelivers), `reject_changed` (a rejected command or console action changed the record,
+  the driver's state or emitted an event), `boot_loop`, `loop` (the app stopped progressing);
+- records (docs/ledger.md): `record_refused` (the RAM record, saved now, or the flash record
+  would be refused and rebuilt), `record_roundtrip` (it reloads different), `record_reload`
+  (a clean stop and start changed money, seqs or the txn ring), `record_lost` (a
+  store_recovery event), `ledger` (balance != credits - charges - standing - recovered);
+- money: `acked_credit_lost` (an acknowledged txn left the ledger's 64-entry ring other than
+  by being pushed out), `txn_credited_twice`, `credit_without_event`, `credit_total` (the
+  credit total is not the sum of its credit events), `debt_changed` (debt moved other than
+  by a recharge's recovery), `debt_recovery` (a recharge recovered more than
+  min(amount * debt_pct / 100, debt) or nothing while the period's cap had room,
+  docs/tariffs-and-credit.md);
+- commands (docs/protocol.md): `accepted_again` (an accepted (id, seq) or a seq not above the
+  highest accepted one accepted again), `rejected_then_accepted` (a command once rejected
+  accepted later), `unexpected_ack`;
+- events: `event_seq_reused` (an event got a seq already published or in the outbox),
+  `event_unparsable` (a published event is not one JSON object);
+- keypad (docs/offline-topup.md): `token_accepted_twice` (a code accepted and saved before
+  accepted again), `token_credited_wrong` (a fresh add code accepted for another amount);
+- latches (stateful_rules.py): `latch_rule` (cleared other than by its own rule),
+  `latch_vanished` (gone without a clear event), `latch_lost` (gone after a reboot);
+  `actuator_not_safe` (relay or valve not following an off supply), and `no_exit`
+  (stateful_probe.py: a documented way back to supply that does not work);
+- gas (docs/gas.md §1): `gas_valve_driven_open` (the motor drives the valve open outside `on`
+  or a running check), `check_without_confirmation` (a leak check not started by the button
+  or an allowed selfcheck), `leak_check_short` (passed before check_s seconds of world time
+  watched the open valve), `leak_check_flow` (passed with more gas really delivered than
+  its budget), `leak_check`, `gas_on_without_check` (supply `on` not right after a pass);
+- `secret_printed`: the paygo key (16 hex digits of it) on the console.
+"""
 import json
 
 from stateful_meter import PAYGO_KEY
@@ -131,6 +154,15 @@ class Model:
         lost = keep - set(st["latches"])
         if lost:
             self.bad("latch_lost", "%s lost by a %s reboot" % (sorted(lost), act["boot"]))
+        if act["boot"] == "clean":
+            # a clean stop saved everything: the record loads back to the same state
+            diff = [k for k in ("bal", "credits", "charges", "standing", "recovered", "debt", "ec",
+                                "fired", "last_seq", "txns") if prev[k] != st[k]]
+            if st["next_seq"] < prev["next_seq"]:
+                diff.append("next_seq")
+            if diff:
+                self.bad("record_reload", "after a clean stop %s" % ", ".join(
+                    "%s %r -> %r" % (k, prev[k], st[k]) for k in diff))
 
     def _money(self, prev, st, act):
         ring = st["txns"]

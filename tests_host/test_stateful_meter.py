@@ -76,8 +76,9 @@ class MeterMachine(RuleBasedStateMachine):
         self.boot_tries += 1
         if self.boot_tries > 6:
             self._fail("boot_loop", "the meter never came up: %s" % (ans_before or {}).get("detail"))
+        last = self.model.st or {}
         ans = self.meter.start(cause, rtc or self.t, self.mono, self.vms + 1000, self.broker_up,
-                               self.model.st is not None and self.model.st.get("flash_latches") is not None)
+                               last.get("flash_latches") is not None, last.get("phys"))
         self._take(ans, dict(act, what="boot"))      # a boot that ends restarts from _take
         if "end" not in ans:
             self.boot_tries = 0
@@ -127,7 +128,8 @@ class MeterMachine(RuleBasedStateMachine):
     def _restart(self, ans):
         end = ans["end"]
         if end == "shutdown":
-            self._boot(SOFT, "clean", ans)
+            # a stop that could not save (a failing flash) leaves what is on flash
+            self._boot(SOFT, "flash" if ans.get("detail") else "clean", ans)
         elif end == "reset":
             self._boot(SOFT, "flash", ans)
         elif end == "cut":

@@ -252,12 +252,14 @@ def summary(ram=True):
     if d.KIND == "electricity":
         w = a.board.world
         st["relay"] = "closed" if w.closed else "open"
+        st["phys"] = {"relay_closed": w.closed}
         st["volt_fault"] = d.volt.fault
         st["thr"] = {"normal_s": d.vcfg["normal_s"], "high_mv": d.vcfg["high_mv"],
                      "low_mv": d.vcfg["low_mv"], "restore_s": d.ocfg["restore_s"],
                      "reclose_s": d.mcfg["reclose_s"]}
     elif d.KIND == "gas":
         st["valve"] = d.valve.position
+        st["phys"] = {"valve_pos": a.board.valve_model.pos}
         st["check"] = d.check.phase
         st["bat"] = d.bat.level
         st["delivered_ml"] = a.board._ml_x3600 // 3600
@@ -266,6 +268,7 @@ def summary(ram=True):
                      "selfcheck": d.s["selfcheck"]}
     else:
         st["valve"] = d.valve.position
+        st["phys"] = {"valve_pos": a.board.valve_model.pos}
         st["batt"] = d.batt
         st["thr"] = {"battery_low_mv": d.cfg["battery_low_mv"], "burst_close": d.cfg["burst_close"],
                      "magnet_close": d.cfg["magnet_close"], "valve_safe": d.cfg["valve_safe"]}

@@ -76,6 +76,19 @@ def boot():
         conf["sim_start"] = RUN["rtc"]          # the board's RTC after this reset
         return real_clock(conf, floor_s)
     boardmod.clock = clock
+    real_make = boardmod.make
+
+    def make(kind, cfg, clk):
+        # the physical world outlives the meter: the valve stays where it was, the latching
+        # relay's contacts too (the drivers read the end stops / re-pulse the coil at boot)
+        b = real_make(kind, cfg, clk)
+        phys_state = RUN.get("phys") or {}
+        if "valve_pos" in phys_state:
+            b.valve_model.pos = phys_state["valve_pos"]
+        if "relay_closed" in phys_state:
+            b.world.closed = phys_state["relay_closed"]
+        return b
+    boardmod.make = make
     import app
     import link.mqtt as lm
     app.time = VTime
@@ -291,8 +304,11 @@ def main():
         op = r["op"]
         if op == "shutdown":                 # a clean stop, as App.run ends after Ctrl-C
             CTX[0] = "shutdown"
-            A.shutdown()
-            end("shutdown")
+            failed = A.shutdown()
+            vm = getattr(A.board, "valve_model", None)
+            if vm is not None and vm.close_pin.value() and not vm.open_pin.value():
+                vm.pos = 0      # the shell powers the motor to the closed stop (docs/gas.md §8)
+            end("shutdown", "steps that failed: %r" % (failed,) if failed else "")
         if op == "cut_now":
             end("cut", "between operations")
         if "cut_after" in r:
