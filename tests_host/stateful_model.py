@@ -58,6 +58,7 @@ class Model:
         self.seen = set()              # every event observed (its JSON)
         self.by_id = {}                # command id -> its last sent entry (redeliveries)
         self.st = None                 # the last state summary
+        self.had_record = False        # a valid prepay record has been on flash
         self.world = rules.initial_world(kind)
         self.since = {}                # condition -> mono since which it holds (rules.py)
         self.trips = {}                # latch -> (mono, action, thresholds) when raised
@@ -97,7 +98,8 @@ class Model:
                 continue            # still pending in the record: handed over again at boot
             self.seen.add(key)
             t = ev.get("type")
-            if t == "store_recovery":
+            if t == "store_recovery" and self.had_record:
+                # (a cut in the very first save leaves no record, and nothing was lost)
                 self.bad("record_lost", "%s at %s" % (ev.get("reason"), ctx))
             elif t == "recharge":
                 txn = ev.get("txn")
@@ -110,7 +112,8 @@ class Model:
                 latches.add(ev["name"])
                 self.trips[ev["name"]] = (mono, ev.get("action"), dict(prev["thr"]) if prev else {})
             elif t == "alarm_clear" and ev.get("name") in latches:
-                why = rules.latch_clear_bad(self, ev["name"], ctx, mono)
+                # ("boot": an event of the last run, still pending, its boundary unknown)
+                why = rules.latch_clear_bad(self, ev["name"], ctx, mono) if ctx != "boot" else None
                 if why:
                     self.bad("latch_rule", "%s cleared by %s: %s" % (ev["name"], ctx, why))
                 latches.discard(ev["name"])
@@ -142,6 +145,7 @@ class Model:
             if any(PAYGO_KEY[i:i + 16] in line for i in range(len(PAYGO_KEY) - 15)):
                 self.bad("secret_printed", "the paygo key on the console: %s" % line[:60])
                 break
+        self.had_record = self.had_record or st.get("flash_latches") is not None
         rules.track(self, prev, st, act)
         self.st = st
         self.states.add(rules.signature(self.kind, st))

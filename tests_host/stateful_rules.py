@@ -79,8 +79,8 @@ def track(m, prev, st, act):
 def latch_clear_bad(m, name, ctx, mono):
     """Why clearing latch `name` from boundary `ctx` at world time `mono` breaks its rule,
     or None."""
-    if ctx in ("boot", "shutdown"):
-        return "a latch cleared while the meter " + ("booted" if ctx == "boot" else "stopped")
+    if ctx == "shutdown":
+        return "a latch cleared while the meter stopped"
     thr = m.st["thr"] if m.st else {}
     w = m.world
     k = m.kind
