@@ -121,7 +121,7 @@ class Model:
             elif t == "token":
                 self._token(ev, act)
             if self.kind == "gas":
-                expect_on = self._gas_event(ev, ctx, mono, tag, expect_on, act)
+                expect_on = rules.gas_event(self, ev, ctx, mono, tag, expect_on)
         self._published(ans.get("pub", ()))
         for a in ans.get("acks", ()):
             self._ack(a)
@@ -291,36 +291,3 @@ class Model:
             else:
                 keep.append((count, amount))
         self.tok_pending = keep
-
-    def _gas_event(self, ev, ctx, mono, ml, expect_on, act):
-        t = ev.get("type")
-        if t == "leak_check":
-            r = ev.get("result")
-            if r == "started":
-                if not ((ev.get("via") == "button" and ctx == "button") or
-                        (ev.get("via") == "selfcheck" and ctx == "cmd:selfcheck")):
-                    self.bad("check_without_confirmation", "%s from %s" % (ev, ctx))
-                self.check = {"mono": mono, "check_s": ev.get("check_s"), "open": None,
-                              "thr": dict(self.st["thr"]) if self.st else {}}
-            elif r == "pass":
-                c = self.check
-                self.check = None
-                if c is None:
-                    self.bad("leak_check", "pass without a started check: %s" % ev)
-                    return True
-                t0, ml0 = c["open"] or (c["mono"], ml)
-                if mono - t0 < c["check_s"]:
-                    self.bad("leak_check_short", "passed after %d s of world time, check_s %d "
-                             "(%s)" % (mono - t0, c["check_s"], ev))
-                budget = c["thr"].get("leak_lph", 5) * 1000 * c["check_s"] // 3600
-                if ml is not None and ml - ml0 > budget + 10:
-                    self.bad("leak_check_flow", "passed with %d mL really delivered, budget %d mL"
-                             % (ml - ml0, budget))
-                return True
-            elif r in ("fail", "abort"):
-                self.check = None
-        elif t == "valve" and ev.get("position") == "open" and self.check and not self.check["open"]:
-            self.check["open"] = (mono, ml)
-        elif t == "supply" and ev.get("state") == "on" and not expect_on:
-            self.bad("gas_on_without_check", "%s from %s" % (ev, ctx))
-        return False

@@ -157,3 +157,42 @@ def signature(kind, st):
     pg = st.get("paygo") or {}
     return (st["supply"], tuple(st["latches"]), tuple(st["alarms"]), bucket, act,
             st.get("check"), st["minimal"], st["link_up"], bool(pg.get("locked_s")))
+
+
+def gas_event(self, ev, ctx, mono, ml, expect_on):
+    """docs/gas.md §1: a leak check starts only from the button or an allowed selfcheck,
+    passes only after check_s seconds of world time watching the open valve with no more
+    gas really delivered (ml: the sim board's ground truth) than its budget, and supply `on`
+    comes only right after a pass. Returns whether the next event may be that `on`.
+    self: the model."""
+    t = ev.get("type")
+    if t == "leak_check":
+        r = ev.get("result")
+        if r == "started":
+            if not ((ev.get("via") == "button" and ctx == "button") or
+                    (ev.get("via") == "selfcheck" and ctx == "cmd:selfcheck")):
+                self.bad("check_without_confirmation", "%s from %s" % (ev, ctx))
+            self.check = {"mono": mono, "check_s": ev.get("check_s"), "open": None,
+                          "thr": dict(self.st["thr"]) if self.st else {}}
+        elif r == "pass":
+            c = self.check
+            self.check = None
+            if c is None:
+                self.bad("leak_check", "pass without a started check: %s" % ev)
+                return True
+            t0, ml0 = c["open"] or (c["mono"], ml)
+            if mono - t0 < c["check_s"]:
+                self.bad("leak_check_short", "passed after %d s of world time, check_s %d "
+                         "(%s)" % (mono - t0, c["check_s"], ev))
+            budget = c["thr"].get("leak_lph", 5) * 1000 * c["check_s"] // 3600
+            if ml is not None and ml - ml0 > budget + 10:
+                self.bad("leak_check_flow", "passed with %d mL really delivered, budget %d mL"
+                         % (ml - ml0, budget))
+            return True
+        elif r in ("fail", "abort"):
+            self.check = None
+    elif t == "valve" and ev.get("position") == "open" and self.check and not self.check["open"]:
+        self.check["open"] = (mono, ml)
+    elif t == "supply" and ev.get("state") == "on" and not expect_on:
+        self.bad("gas_on_without_check", "%s from %s" % (ev, ctx))
+    return False
