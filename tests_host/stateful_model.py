@@ -59,6 +59,9 @@ class Model:
         self.by_id = {}                # command id -> its last sent entry (redeliveries)
         self.st = None                 # the last state summary
         self.had_record = False        # a valid prepay record has been on flash
+        self.faults = 0                # flash faults the meter process has seen
+        self.faulty_op = -1            # the last operation in which the flash failed
+        self.debt_cfgs = {0}           # every debt_minor the head-end configured
         self.world = rules.initial_world(kind)
         self.since = {}                # condition -> mono since which it holds (rules.py)
         self.trips = {}                # latch -> (mono, action, thresholds) when raised
@@ -128,7 +131,8 @@ class Model:
         st = ans.get("st")
         if st is None:
             return
-        if act.get("boot") and prev is not None:
+        if act.get("boot") and prev is not None and self.faulty_op != self.ops - 1:
+            # (after an operation where the flash failed, what reached it is not known)
             self._after_boot(prev, st, act, cleared)
         elif not act.get("boot"):
             lost = latches - set(st["latches"])
@@ -137,7 +141,7 @@ class Model:
         act["recharges"] = len(recharges)
         act["recovered"] = sum(ev.get("recovered", 0) for ev in recharges)
         self._money(prev, st, act)
-        if len(recharges) == 1:
+        if len(recharges) == 1 and len(ans.get("acks", ())) <= 1:
             self._recovery(recharges[0], st)
         self._tokens_saved(st)
         # any 16 hex digits of the key on the console is half the key (lines are cut at 80)
@@ -146,6 +150,9 @@ class Model:
                 self.bad("secret_printed", "the paygo key on the console: %s" % line[:60])
                 break
         self.had_record = self.had_record or st.get("flash_latches") is not None
+        if st.get("faults", 0) > self.faults:
+            self.faulty_op = self.ops
+        self.faults = st.get("faults", 0) if not act.get("boot") else 0
         rules.track(self, prev, st, act)
         self.st = st
         self.states.add(rules.signature(self.kind, st))
@@ -189,7 +196,8 @@ class Model:
         # from a newly configured debt_minor (core/credit.py applies it at the next recharge)
         if prev is not None and not act.get("boot") and act.get("recharges", 0) <= 1:
             took = act.get("recovered", 0)
-            ok = (prev["debt"],) if not act.get("recharges") else (prev["debt"], st["cfg"]["debt_minor"])
+            self.debt_cfgs.add(st["cfg"]["debt_minor"])
+            ok = {prev["debt"]} if not act.get("recharges") else self.debt_cfgs | {prev["debt"]}
             if st["debt"] + took not in ok:
                 self.bad("debt_changed", "debt %d -> %d (recovered %d, configured debt_minor %d)" % (
                     prev["debt"], st["debt"], took, st["cfg"]["debt_minor"]))
@@ -260,6 +268,9 @@ class Model:
                     e["op"], e["seq"], first))
             self.accepted.add(key)
             self.max_accepted = max(self.max_accepted, e["seq"])
+        if e["op"] == "config" and isinstance(e["args"], dict) and \
+                isinstance(e["args"].get("debt_minor"), int):
+            self.debt_cfgs.add(e["args"]["debt_minor"])
         if e["op"] == "recharge":
             txn = e["args"].get("txn")
             if isinstance(txn, str) and txn not in self.acked:

@@ -240,3 +240,39 @@ class SelectModule:
     @staticmethod
     def poll():
         return Poll()
+
+
+def patch(run, broker):
+    """Install the seams before the app is built: virtual time for the sim clock, the app
+    and the link; the fake broker behind the link's socket and select; the board's RTC
+    (run["rtc"]: its time after this reset) and physical parts as the last run left them."""
+    import simclock
+    simclock.time = VTime
+    VTime.ms = run["vms"]
+    import board as boardmod
+    real_clock, real_make = boardmod.clock, boardmod.make
+
+    def clock(conf, floor_s=0):
+        conf = dict(conf)
+        conf["sim_start"] = run["rtc"]
+        return real_clock(conf, floor_s)
+
+    def make(kind, cfg, clk):
+        # the valve stays where it was, the latching relay's contacts too (the drivers read
+        # the end stops and re-pulse the coil at boot)
+        b = real_make(kind, cfg, clk)
+        phys = run.get("phys") or {}
+        if "valve_pos" in phys:
+            b.valve_model.pos = phys["valve_pos"]
+        if "relay_closed" in phys:
+            b.world.closed = phys["relay_closed"]
+        return b
+    boardmod.clock, boardmod.make = clock, make
+    import app
+    import link.mqtt as lm
+    app.time = VTime
+    lm.time = VTime
+    lm.socket = SocketModule(broker)
+    lm.select = SelectModule
+    broker.up = run["broker_up"]
+

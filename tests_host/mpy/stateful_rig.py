@@ -65,37 +65,8 @@ def boot():
     if DEV.fresh:
         with open(FLASH + "/config.json", "w") as f:
             json.dump(RUN["conf"], f)
-    import simclock
-    simclock.time = VTime
-    VTime.ms = RUN["vms"]
-    import board as boardmod
-    real_clock = boardmod.clock
-
-    def clock(conf, floor_s=0):
-        conf = dict(conf)
-        conf["sim_start"] = RUN["rtc"]          # the board's RTC after this reset
-        return real_clock(conf, floor_s)
-    boardmod.clock = clock
-    real_make = boardmod.make
-
-    def make(kind, cfg, clk):
-        # the physical world outlives the meter: the valve stays where it was, the latching
-        # relay's contacts too (the drivers read the end stops / re-pulse the coil at boot)
-        b = real_make(kind, cfg, clk)
-        phys_state = RUN.get("phys") or {}
-        if "valve_pos" in phys_state:
-            b.valve_model.pos = phys_state["valve_pos"]
-        if "relay_closed" in phys_state:
-            b.world.closed = phys_state["relay_closed"]
-        return b
-    boardmod.make = make
+    stateful_link.patch(RUN, BROKER)
     import app
-    import link.mqtt as lm
-    app.time = VTime
-    lm.time = VTime
-    lm.socket = stateful_link.SocketModule(BROKER)
-    lm.select = stateful_link.SelectModule
-    BROKER.up = RUN["broker_up"]
     machine.reset_world(RUN["cause"])
     from hal import guard
     guard.start(FLASH, now_s=RUN["rtc"])
