@@ -3,7 +3,8 @@ one meter, across reboots, fed with every answer of the rig (tests_host/mpy/stat
 A violation has a category (what STATEFUL_IGNORE names) and a message:
 
 - boundaries: `escaped` (an exception left the app's loop: the device would crash),
-  `escaped_sim` (left a button, keypad or sim handler), `handler_raised` (left the command
+  `escaped_sim` (left a button, keypad or sim handler), `escaped_console` (left a console
+  action other than as its specific error), `handler_raised` (left the command
   handler; the link swallows OSError and ValueError, drops the connection, and the broker
   redelivers), `reject_changed` (a rejected command or console action changed the record,
   the driver's state or emitted an event), `boot_loop`, `loop` (the app stopped progressing);
@@ -97,7 +98,7 @@ class Model:
         expect_on = False
         for mono, ctx, ev, tag in ans.get("evts", ()):
             key = json.dumps(ev, sort_keys=True)
-            if key in self.seen:
+            if ctx == "boot" and key in self.seen:
                 continue            # still pending in the record: handed over again at boot
             self.seen.add(key)
             t = ev.get("type")

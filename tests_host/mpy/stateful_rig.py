@@ -189,6 +189,8 @@ def op_console(r):
             service.login(r["code"])
     except ValueError as e:
         print("console: login refused: %s" % e)
+    except Exception as e:
+        viol("escaped_console", "login: %s %r" % (type(e).__name__, e))
     CTX[0] = "console:" + fn
     before = stateful_check.snapshot()
     res = None
@@ -197,6 +199,9 @@ def op_console(r):
     except (ValueError, service.Denied) as e:
         res = "error: %s" % e
         stateful_check.unchanged(before, "console " + fn)
+    except Exception as e:               # the REPL shows a traceback: the meter runs on
+        res = "error: %s %r" % (type(e).__name__, e)
+        viol("escaped_console", "%s: %s %r" % (fn, type(e).__name__, e))
     finally:
         CTX[0] = "tick"
     return {"console": res if res is None or isinstance(res, (str, int, bool)) else str(res)}
