@@ -12,13 +12,19 @@ from link.outbox import Outbox
 from link.mqtt import Link
 from link import frame
 import app_safety
+import app_net
 
 FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
 REBOOT = 3              # run() result: the `reboot` op asked for a restart
 REPORT_S = 60           # default telemetry interval, sim seconds (config op "report_s")
-SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms)
-SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and the link has been quiet this long
+SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms; the
+                        # driver's session_max_ms() when it has one)
+SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and nothing has come in for this
+                        # long after CONNACK and the SUBACK (queued commands arrive then)
+SUB_ALARM = "subscribe_refused"   # the broker refused the cmd subscription (an ACL)
+BUSY_MS = 20            # loop pace while a session or the keypad LED is running
+WDT_FEED_MS = 1000      # longest sleep with a watchdog (hal/guard.py: 30 s timeout)
 
 # Default flat tariffs when config.json has none (price_micro per Wh / litre):
 # 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
@@ -115,6 +121,9 @@ class App:
         self.id = conf["id"]
         self.kind = conf["kind"]
         self.key = frame.parse_key(conf["key"])
+        # the TLS context first, into a heap not yet fragmented by the rest of the build
+        # (its ~3 KiB blocks failed on the unix port once everything else was in place)
+        host, port, tls = broker(conf, flash)
         self.store = Store(flash)
         import board
         self.board_mod = board
@@ -127,20 +136,24 @@ class App:
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
-        self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None)
+        # the outbox first: its highest seq is the floor of the next event seq, so an event
+        # numbered before a power cut (or a rebuilt record) is never numbered again
+        self.outbox = Outbox(flash, self.store)
+        self.prepay = Prepay(self.store, self.kind, cfg, now, arms=True if Driver.ARMS else None,
+                             seq_floor=self.outbox.last_seq)
         self.board = board.make(self.kind, cfg, self.clock)
+        self.net = app_net.start(board, conf, self.clock)   # config.json "net" (ValueError)
         self.driver = Driver(self.prepay, self.board, cfg, self.store)
         self.eventlog = EventLog(self.store)
-        self.outbox = Outbox(flash, self.store)
         self.commands = Commands(self.id, self.key, self.prepay, self.driver, self.clock, fw=FW)
         self.cfg = cfg
         self.token_entry = None
         if cfg.get("paygo"):
-            from paygo.entry import TokenEntry      # ValueError on a bad paygo config: exit 2
+            from paygo.entry import TokenEntry, LOCK_ALARM   # ValueError on a bad paygo config: exit 2
             self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
+            self.commands.alarm_owners[LOCK_ALARM] = self.token_entry   # the remote clear
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
-        host, port, tls = broker(conf, flash)
         self.link = link = Link(self.id, host, port, keepalive_s=conf.get("keepalive_s", 30),
                                 tls=tls, backoff_max_s=conf.get("backoff_max_s", 60),
                                 ticks_ms=self.clock.ticks_ms,
@@ -153,6 +166,7 @@ class App:
         link.on_message = self._on_message
         link.on_connect = self._on_connect
         link.on_puback = self._on_puback
+        link.on_suback = self._on_suback
         self.always_online = getattr(Driver, "ALWAYS_ONLINE", True)
         link.want = self.always_online
         self.session_ms = None
@@ -160,8 +174,9 @@ class App:
         self.last_state = None
         self.next_tick_s = now
         self.next_tele_s = now
-        self.crash_after_save = conf.get("test_exit_after_save", False)   # kill -9 test hook
         self.stop_code = None
+        self.tick_ok = 0                # good ticks in a row (tick_fault clears after some)
+        self.tick_faults = 0
         self.busy = False               # the loop is changing the ledger (see step)
         self.stopped = False
         self.shutdown_failed = []
@@ -179,16 +194,33 @@ class App:
     def _on_connect(self, link):
         self.inflight = None             # resend the outbox head: the cloud dedupes by seq
         self.last_state = None           # retained state on every connect
+        if self.session_ms is not None:  # a session's time counts from the connect, not
+            self.session_ms = self.clock.ticks_ms()   # from a slow radio bring-up
         now = self.clock.now_s()
         self._publish_state(now)
         if not self.always_online:
             self._telemetry(now)         # water: a session is its only chance to report
 
+    def _on_suback(self, topic, granted):
+        # commands cannot arrive on a refused subscription: an alarm the head-end sees in the
+        # retained state and the outbox (the link retries the SUBSCRIBE with backoff)
+        now = self.clock.now_s()
+        p = self.prepay
+        if not granted and SUB_ALARM not in p.alarms:
+            p.alarm(SUB_ALARM, now, topic=topic.decode())
+        elif granted and SUB_ALARM in p.alarms:
+            p.alarm_clear(SUB_ALARM, now)
+        self._drain(now)
+        self._publish_state(now)
+
     def _on_puback(self, pid):
         f = self.inflight
         if f and f[0] == pid:
             self.inflight = None
-            self.outbox.acked(f[1])
+            try:
+                self.outbox.acked(f[1])
+            except OSError:
+                pass                      # ack pointer not written: Store.failing, retried
 
     def _on_message(self, topic, payload, retained):
         now = self.clock.now_s()
@@ -202,14 +234,9 @@ class App:
                 ack = self.commands.handle(payload, now, self.clock.ticks_ms())
             if ack is None:
                 return
-            if ack["ok"] and self.crash_after_save and not ack.get("dup"):
-                import sys
-                sys.exit(9)               # test hook: die after prepay.save(), before the ack
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
-            if self.commands.save_due:
-                self.commands.save_due = False
-                self.prepay.save()
-            self._drain(now)
+            if ack["ok"]:                 # act on it now (a water meter's valve), not at the
+                self.next_tick_s = min(self.next_tick_s, now + 1)    # next timer wake
             if self.commands.reboot_requested:
                 self.stop_code = REBOOT
         elif t == self.topic + "sim":
@@ -217,6 +244,12 @@ class App:
                 self._sim(json.loads(payload), now)
             except (ValueError, TypeError) as e:
                 self.prepay.emit("sim_rejected", now, reason=str(e)[:60])
+            except Exception as e:        # a driver bug: contained like a failed tick
+                app_safety.tick_fault(self, "sim", e, now)
+        try:
+            self._drain(now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
 
     def _sim(self, msg, now):
         if not isinstance(msg, dict):
@@ -237,20 +270,50 @@ class App:
         if b is not None:
             self.driver.button(now)
         if k is not None:
-            self.token_entry.enter(k, now)
-            self.prepay.save()
+            self.token(k, now)
         # a button or magnet may wake the meter at once: do not wait for the scheduled tick
         self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
 
+    def token(self, digits, now):
+        """A keypad entry (the sim topic and the console come here).
+        Nothing escapes: a failure inside, or a failed save, leaves the ledger and the
+        token state as they were, emits a `token` event with result "error" and answers
+        the same; nothing is shown as accepted that was not saved."""
+        p = self.prepay
+        snap = p.snapshot()
+        w0 = p.store.writes
+        try:
+            return self.token_entry.enter(digits, now)   # saves before it shows "accepted"
+        except Exception as e:
+            if p.store.writes == w0:
+                p.rollback(snap)         # else the record on flash already holds the change
+            res = {"result": "error", "reason": app_safety.why(e)}
+            p.emit("token", now, **res)
+            return res
+
     # ---- loop pieces --------------------------------------------------------------------
     def _drain(self, now):
-        evs = self.prepay.pending_events()
+        p = self.prepay
+        evs = p.pending_events()
         if not evs:
             return
-        for e in evs:
-            self.outbox.append(e)   # durable before it counts as delivered
-            self.eventlog.append(e)
-        self.prepay.events_delivered(evs[-1]["seq"])
+        done = 0
+        try:
+            # each seq durable (reserved in the floor record) before its event can leave
+            p.floor.reserve_evt(evs[-1]["seq"])
+            for e in evs:
+                self.outbox.append(e)   # durable before it counts as delivered
+                done = e["seq"]
+                self.eventlog.append(e)
+        except OSError as e:
+            # flash full or failing: the rest stay pending (in RAM, and in the prepay record
+            # when it saves) and the next drain retries; metering and safety go on, and
+            # storage_fault stands until the outbox is written again
+            self.store.failing["outbox.log"] = e.args[0] if e.args else 0
+        else:
+            self.store.failing.pop("outbox.log", None)
+        if done:
+            p.events_delivered(done)
 
     def _pump(self):
         if self.inflight is None and self.link.up():
@@ -267,14 +330,17 @@ class App:
             return
         self.last_state = key
         st = {"online": True, "ts": now, "kind": self.kind, "fw": FW, "supply": key[0],
-              "alarms": list(key[1]), "balance": p.balance_minor}
+              "alarms": list(key[1]), "balance": p.balance_minor, "net": app_net.info(self)}
         self.link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
 
     def _telemetry(self, now):
         p = self.prepay
         t = {"ts": now, "balance": p.balance_minor, "supply": supply_state(p),
-             "price": p.price_now(now), "register": getattr(p, "register", 0)}
+             "price": p.price_now(now), "register": getattr(p, "register", 0),
+             "net": app_net.info(self)}
         t.update(self.driver.telemetry(now))
+        # the link's counters since boot, zeros left out (docs/protocol.md §7)
+        t["link"] = dict((k, v) for k, v in self.link.stats().items() if v)
         self.link.publish_now(self.topic + "tele", json.dumps(t).encode(), qos=0)
 
     def _session_start(self, now):
@@ -285,31 +351,62 @@ class App:
             self.link.want = True
 
     def _session(self):
-        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect
+        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect.
+        # The quiet window counts from CONNACK / SUBACK / the last packet in, never from the
+        # session start: a slow connect (TLS on an ESP32) must not cut the session at CONNACK
         link = self.link
         if self.session_ms is None:
             return
         age = time.ticks_diff(self.clock.ticks_ms(), self.session_ms)
-        idle = link.up() and not len(self.outbox) and self.inflight is None
-        if age > SESSION_MAX_MS or (idle and age > SESSION_QUIET_MS):
+        drained = link.up() and not len(self.outbox) and self.inflight is None
+        idle = (drained and link.settled() and not link.pending_tx()
+                and link.quiet_ms() >= SESSION_QUIET_MS)
+        cap = getattr(self.driver, "session_max_ms", None)
+        if idle or age > (cap() if cap else SESSION_MAX_MS):
+            now = self.clock.now_s()
             if link.up():
-                now = self.clock.now_s()
                 st = {"online": False, "asleep": True, "ts": now,
                       "next_session_s": now + max(1, self.driver.period_s())}
-                link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
+                if link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1,
+                                    retain=True) is None:
+                    link.close()     # not queued: no DISCONNECT, so the will says offline
                 self.last_state = None
             link.want = False
             self.session_ms = None
+            # not delivered (no broker, outbox left): the driver retries with backoff, so the
+            # next wake may come sooner than the one planned at the last tick
+            self.driver.session_end(now, drained)
+            self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
 
     def tick(self):
+        """Metering and safety. Nothing escapes: a part that raises puts the meter in its
+        fail-safe state with a tick_fault alarm (app_safety.tick_fault), the rest goes on."""
         now = self.clock.now_s()
-        self.driver.tick(now)
-        self.prepay.tick(now)
-        if not self.always_online:
-            self._session_start(now)
-        self._drain(now)
-        self.eventlog.maybe_save(now)
-        self.next_tick_s = now + max(1, self.driver.period_s())
+        ok = True
+        for part, fn in (("driver", self.driver.tick), ("prepay", self.prepay.tick)):
+            try:
+                fn(now)
+            except Exception as e:
+                ok = False
+                app_safety.tick_fault(self, part, e, now)
+        try:
+            if ok:
+                app_safety.tick_good(self, now)
+            if not self.always_online:
+                self._session_start(now)
+            self._drain(now)
+            try:
+                self.eventlog.maybe_save(now)
+            except OSError:
+                pass                     # kept dirty, retried; Store.failing names it
+            app_safety.storage_watch(self, now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
+        try:
+            self.next_tick_s = now + max(1, self.driver.period_s())
+        except Exception as e:
+            self.next_tick_s = now + 1
+            app_safety.tick_fault(self, "period", e, now)
         if now >= self.next_tele_s:
             self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
             if self.link.up():
@@ -331,7 +428,8 @@ class App:
         if not self.always_online and not self.minimal:
             self._session()
         self.busy = True
-        self.link.service()
+        if app_net.service(self):       # the interface first: no link without it
+            self.link.service()
         self.busy = False
         self._pump()
         if self.token_entry is not None and hasattr(self.token_entry, "tick"):
@@ -343,7 +441,21 @@ class App:
         if d <= 0:
             self.clock.advance(self.next_tick_s)
         else:
-            self.link.idle(min(d, 20))
+            self.link.idle(self._idle_ms(d))
+
+    def _idle_ms(self, d):
+        """How long the loop may sleep: until the next tick, a packet (idle() returns at
+        once) or the link's next timed job; at BUSY_MS steps while a water session or the
+        keypad LED needs the loop; never longer than WDT_FEED_MS while a watchdog runs."""
+        t = self.link.due_ms()
+        if t is not None and t < d:
+            d = t
+        te = self.token_entry
+        if self.session_ms is not None or (te is not None and te.blinking()):
+            d = min(d, BUSY_MS)
+        if self.guard is not None:
+            d = min(d, WDT_FEED_MS)
+        return d
 
     def run(self):
         """-> 0 after Ctrl-C / SIGINT (actuators safe, ledger saved), REBOOT after the

@@ -16,6 +16,66 @@ import gc
 import sys
 
 MINIMAL_TICK_S = 1      # minimal mode: how often the valve's end stops are watched
+# A tick_fault clears by itself after this many good ticks in a row (a transient: a heap
+# momentarily too fragmented), or by a remote / console clear (docs/architecture.md).
+TICK_OK_CLEAR = 60
+
+
+def why(e):
+    """`TypeError: ...`, short enough for an event field."""
+    return ("%s: %s" % (type(e).__name__, e))[:60]
+
+
+def tick_fault(app, part, e, now_s):
+    """A tick part raised (a bug, or what no code path expected). The meter goes to its
+    fail-safe state and keeps running: the driver's safe_stop (gas valve closed, the water
+    valve's motor stopped, a latching relay held where it is, as at a restart) and the
+    alarm tick_fault, naming the part and the exception. It latches the supply off on a
+    meter that arms (gas: only the restoration procedure re-opens it)."""
+    first = app.tick_ok or not app.tick_faults
+    app.tick_ok = 0
+    app.tick_faults += 1
+    if first:
+        print("tick: %s failed: %s" % (part, why(e)))
+    try:
+        if first:
+            app.driver.safe_stop(now_s)     # once per run of failures: it writes flash
+        watch_valve(app, now_s)             # every failing tick: the motor stops at its end
+    except Exception as e2:
+        print("tick: safe_stop failed: %s" % why(e2))
+    try:
+        app.prepay.alarm("tick_fault", now_s, latch=bool(getattr(app.driver, "ARMS", False)),
+                         where=part, error=why(e))
+    except Exception as e2:
+        print("tick: alarm failed: %s" % why(e2))
+
+
+def tick_good(app, now_s):
+    app.tick_ok += 1
+    p = app.prepay
+    if app.tick_ok >= TICK_OK_CLEAR and ("tick_fault" in p.alarms or "tick_fault" in p.supply.latches):
+        p.alarm_clear("tick_fault", now_s)
+
+
+def storage_watch(app, now_s):
+    """storage_fault stands while any write has failed and not since succeeded (Store
+    .failing: the prepay record, the floor, the outbox, the event log, a driver's record);
+    the writers keep their changes and retry, metering and safety go on from RAM."""
+    p = app.prepay
+    fail = app.store.failing
+    # the records no other writer retries by itself (prepay, the event log, the outbox's
+    # segment and the drivers' records are retried by their owners)
+    for name, retry in (("floor", p.floor.rewrite), ("outbox", app.outbox.retry_save)):
+        if name in fail:
+            try:
+                retry()
+            except OSError:
+                pass
+    if fail and "storage_fault" not in p.alarms:
+        names = sorted(fail)
+        p.alarm("storage_fault", now_s, records=names[:4], errno=fail[names[0]])
+    elif not fail and "storage_fault" in p.alarms:
+        p.alarm_clear("storage_fault", now_s)
 
 
 def guard():
@@ -34,14 +94,19 @@ def minimal_tick(app, now_s):
     guard's first loop() call runs the driver's safe_stop (gas valve closed, relay held);
     what must keep running is the valve's end-stop watch, so a close started by safe_stop
     stops its motor at the end stop (or times out into valve_fault, domain.md)."""
-    v = getattr(app.driver, "valve", None)
-    if v is not None:
-        for e in v.poll(now_s):
-            if e.get("event") == "fault" and "valve_fault" not in app.prepay.alarms:
-                app.prepay.alarm("valve_fault", now_s, reason=e.get("reason"))
+    watch_valve(app, now_s)
     app._drain(now_s)
     app.next_tick_s = now_s + MINIMAL_TICK_S
     app._publish_state(now_s)
+
+
+def watch_valve(app, now_s):
+    """The valve's end stops and travel time-out (monotonic), without the driver's tick."""
+    v = getattr(app.driver, "valve", None)
+    if v is not None:
+        for e in v.poll(app.clock.mono_s()):
+            if e.get("event") == "fault" and "valve_fault" not in app.prepay.alarms:
+                app.prepay.alarm("valve_fault", now_s, reason=e.get("reason"))
 
 
 def shutdown(app, interrupted=False):

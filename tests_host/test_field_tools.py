@@ -41,8 +41,11 @@ def test_every_firmware_module_compiles_to_mpy_v6(bundle):
     assert (out / "boot.py").read_bytes() == (ROOT / "firmware" / "boot.py").read_bytes()
     man = (out / "MANIFEST.sha256").read_text().splitlines()
     assert len(man) == len(written)
-    frozen = (out.parent / "esp32_electricity-manifest.py").read_text()
-    assert 'module("service.py"' in frozen and "boot.py" not in frozen.split("\n", 4)[-1]
+    frozen = (out.parent / "esp32_electricity-modules.py").read_text()
+    assert 'module("service.py"' in frozen and "boot.py" not in frozen
+    esp32 = (out.parent / "esp32_electricity-manifest.py").read_text()
+    assert 'include("$(PORT_DIR)/boards/manifest.py")' in esp32
+    assert 'include("%s")' % (out.parent / "esp32_electricity-modules.py").resolve() in esp32
 
 
 def test_compiled_bundle_runs_on_the_unix_port(bundle, tmp_path):

@@ -242,3 +242,54 @@ def test_garbage_never_credits_in_one_process(meter):
         now += r.get("locked_s", 0) + 1
     s = meter.state()
     assert s["balance"] == 0 and s["st"]["last"] == 0
+
+
+def test_old_sync_code_never_resets_the_lockout(meter):
+    # two wrong codes, then the old SYNC code, for ever: the old decoder accepted the same
+    # SYNC while its count was above last - 64 and every accepted code cleared the lockout
+    meter.boot()
+    _, tsync = gen(0, None, ttype=T.COUNTER_SYNC)
+    assert meter.enter(tsync)["result"] == "accepted"
+    now = 400000
+    decoded = 0
+    for i in range(200):
+        r = meter.enter("999999999" if i % 3 != 2 else tsync, now)
+        if r["result"] != "locked":
+            decoded += 1
+        if i % 3 == 2:
+            assert r["result"] in ("already_used", "locked"), r
+    assert decoded <= 4, "%d guesses reached the decoder" % decoded
+    s = meter.state()
+    assert s["st"]["fails"] == 3 and "token_lockout" in s["alarms"], s
+
+
+def test_only_a_crediting_code_or_a_remote_clear_ends_a_lockout(meter):
+    meter.boot()
+    now = 500000
+    for _ in range(3):
+        meter.enter("999999999", now)
+    assert meter.state()["st"]["fails"] == 3
+    now += 61
+    c, tsync = gen(0, None, ttype=T.COUNTER_SYNC)       # fresh: accepted, credits nothing
+    r = meter.enter(tsync, now)
+    assert r["result"] == "accepted" and r["amount"] == 0
+    assert meter.enter(tsync, now)["result"] == "already_used"     # a SYNC is accepted once
+    c, zero = gen(c, 0)                                  # a value-0 add: credits nothing
+    assert meter.enter(zero, now)["amount"] == 0
+    s = meter.state()
+    assert s["st"]["fails"] == 3 and "token_lockout" in s["alarms"], s
+    r = meter.enter("999999999", now)                    # the schedule goes on: fails 4
+    assert r["locked_s"] == 120, r
+    now += 121
+    c, money = gen(c, 5)
+    r = meter.enter(money, now)
+    assert r["result"] == "accepted" and r["amount"] == 500
+    s = meter.state()
+    assert s["st"]["fails"] == 0 and "token_lockout" not in s["alarms"], s
+    # locked again, then the head-end's `clear` of token_lockout ends it
+    for _ in range(4):
+        meter.enter("999999999", now)
+    assert meter.enter(money, now + 1)["result"] == "locked"
+    assert meter.call(op="clear", alarm="token_lockout", t=now + 2) == {"locked_s": 0, "fails": 0}
+    assert meter.enter("999999999", now + 3)["locked_s"] == 0
+    assert "token_lockout" not in meter.state()["alarms"]

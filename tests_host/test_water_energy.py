@@ -45,3 +45,13 @@ def test_report_names_the_dominant_term(capsys):
     life, dom = eb.report(sleep_ua=200.0)
     assert dom == "sleep"
     assert "dominated by sleep" in capsys.readouterr().out
+
+
+def test_sim7080g_terms_from_its_figures():
+    life, parts = eb.budget(radio="sim7080g", sessions_day=2.0)
+    m = eb.SIM7080G
+    assert parts["modem_psm"] == pytest.approx(m["psm_ua"] * 24 / 1000)
+    assert parts["radio"] == pytest.approx(2 * (m["active_s"] * m["active_ma"] +
+                                                m["t3324_s"] * m["idle_ma"]) / 3600)
+    _, other = eb.budget(radio="nbiot", sessions_day=2.0)
+    assert other["modem_psm"] == 0

@@ -164,7 +164,7 @@ def main():
                 print("heap floor (%s): bundle build failed: %s" % (label, r.stderr.strip()[-200:]))
                 continue
             floor = None
-            for kb in (48, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320):
+            for kb in (48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 200, 208, 216, 224, 240, 256, 320):
                 if boots(b, "%dk" % kb, tmp, bdir):
                     floor = kb
                     break

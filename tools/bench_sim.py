@@ -2,8 +2,12 @@
 """bench: the sim and the fleet.
 
 - the household sim's wall time per simulated day (meters running flat out), with its CPU time;
-- the fleet at a fixed N against mosquitto (FLEET_N, default 50);
-- the largest N at which p99 command->ack stays under 1 s (FLEET_MAX_N bounds the search);
+- the fleet at a fixed N against mosquitto (FLEET_N, default 50), on the native build
+  (`make native`) and on the PyPI port: latency and PSS per meter side by side;
+- the largest N at which p99 command->ack stays under 1 s, on the native build when there
+  is one: doubling from FLEET_START_N (500) to FLEET_MAX_N (4000), two command rounds,
+  then one bisection step; with PSS per meter and what binds. The full search to 10,000
+  meters: `make fleet FLEET_ARGS="--search --start-n 1000 --max-n 10000"` (docs/bench.md);
 - the same fleet against a two-node RabbitMQ cluster, when rabbitmq-server is installed.
 """
 import json
@@ -57,20 +61,32 @@ def main():
     bundle = build()
     ok = sim_day(bundle)
     n = os.environ.get("FLEET_N", "50")
-    r = fleet(bundle, ["-n", n, "--json"])
+    native = (ROOT / "build" / "native" / "micropython").exists()
     print("fleet at N=%s:" % n)
-    if r.returncode == 0 or r.stdout.strip():
-        for res in json.loads(r.stdout.strip().splitlines()[-1]):
-            print("  broker %-10s connected %d/%d  p50 %.1f ms  p99 %.1f ms  events/s %.1f  RSS %d KB/meter  "
-                  "broker CPU %s%%  credits %s  events %s" % (
-                      res["broker"], res["connected"], res["n"], res["p50_ms"], res["p99_ms"], res["events_per_s"],
-                      res["rss_kb_per_meter"], res["broker_cpu_pct"], "ok" if res["credits_ok"] else "LOST",
-                      "ok" if res["billing_events_ok"] else "LOST"))
-    else:
-        print("  failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
-        ok = False
-    r = fleet(bundle, ["--search", "--max-n", os.environ.get("FLEET_MAX_N", "640")])
-    print("fleet search (p99 < 1 s):")
+    pss = {}
+    for port in (["native"] if native else []) + ["pypi"]:
+        r = fleet(bundle, ["-n", n, "--json", "--port", port])
+        if r.stdout.strip():
+            for res in json.loads(r.stdout.strip().splitlines()[-1]):
+                pss[port] = res["pss_kb_per_meter"]
+                print("  %-6s broker %-10s connected %d/%d  p50 %.1f ms  p99 %.1f ms  events/s %.1f  "
+                      "PSS %d KB/meter (RSS %d)  idle meter %.3f ms CPU/s  credits %s  events %s" % (
+                          port, res["broker"], res["connected"], res["n"], res["p50_ms"], res["p99_ms"],
+                          res["events_per_s"], res["pss_kb_per_meter"], res["rss_kb_per_meter"],
+                          res["idle"]["meter_cpu_ms_per_s"], "ok" if res["credits_ok"] else "LOST",
+                          "ok" if res["billing_events_ok"] else "LOST"))
+        else:
+            print("  %s failed: %s" % (port, (r.stderr.strip().splitlines() or ["?"])[-1]))
+            ok = False
+    if len(pss) == 2 and pss["native"]:
+        print("  PSS per meter, PyPI port / native: x%.1f" % (pss["pypi"] / float(pss["native"])))
+    args = ["--search", "--rounds", "2", "--start-n", os.environ.get("FLEET_START_N", "500"),
+            "--max-n", os.environ.get("FLEET_MAX_N", "4000"), "--bisect", "1"]
+    if not native:
+        args = ["--search", "--max-n", os.environ.get("FLEET_MAX_N", "640")]
+        print("fleet search: no native build (make native); on the PyPI port up to %s meters" % args[-1])
+    r = fleet(bundle, args + ["--port", "native" if native else "pypi"])
+    print("fleet search (p99 < 1 s, %s port):" % ("native" if native else "PyPI"))
     for line in r.stdout.strip().splitlines():
         print("  " + line)
     import rabbit_cluster

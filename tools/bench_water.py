@@ -43,7 +43,7 @@ def main():
     print("  heap in use, whole stack from source  %d bytes (frozen on an ESP32)" % f["heap_bytes"])
     print()
     kw = {"awake_ms": f["boot_wake_ms_p50"], "wakes_day": f["wakes_day"], "sessions_day": f["sessions_day"]}
-    for radio in ("nbiot", "wifi"):
+    for radio in ("sim7080g", "wifi"):
         energy_budget.report(radio=radio, **kw)
         print()
 

@@ -40,6 +40,15 @@ def wait_port(host, port, timeout_s=20.0):
     return False
 
 
+def _writable_by_mosquitto(path):
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return                          # not root: mosquitto runs as us and can write it
+    try:
+        shutil.chown(path, user="mosquitto")
+    except (LookupError, OSError):
+        os.chmod(path, 0o777)           # no such user: any user mosquitto may run as
+
+
 class Broker:
     """A broker process on 127.0.0.1:port (or an external URL, which is never stopped)."""
 
@@ -63,14 +72,22 @@ class Broker:
         if kind == "auto":
             kind = "mosquitto" if mosquitto_path() else "amqtt"
         self.kind = kind
-        self.dir = tempfile.mkdtemp(prefix="broker-")
-        log = open(os.path.join(self.dir, "broker.log"), "w")
+        # the same directory across stop() / start(): a persistent broker restarts from the
+        # database it saved there (a new directory per start lost every queued message)
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="broker-")
+        log = open(os.path.join(self.dir, "broker.log"), "a")
         if kind == "mosquitto":
             conf = os.path.join(self.dir, "mosquitto.conf")
             lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true",
                      "set_tcp_nodelay true", "max_queued_messages 100000"]
             if self.persistence:
                 lines += ["persistence true", "persistence_location %s/" % self.dir, "autosave_interval 1"]
+                # started as root, mosquitto drops to its own user and could not write its
+                # database into our private temp dir: it logged "Error saving in-memory
+                # database" and lost, at a restart, every message queued for an offline
+                # persistent session (tests_host/test_link_broker.py saw gaps in the seqs)
+                _writable_by_mosquitto(self.dir)
             Path(conf).write_text("\n".join(lines) + "\n")
             cmd = [mosquitto_path(), "-c", conf]
         elif kind == "amqtt":

@@ -7,6 +7,13 @@ After the copy every file is hashed again and compared. A stale `x.py` beside a 
 `x.mpy` is removed, because MicroPython imports the .py first and would keep running the
 old code. config.json, the key and the meter's records are never touched.
 
+With --romfs (`make deploy ROMFS=1`) the compiled modules go as one ROMFS image into the
+board's romfs partition (`mpremote romfs deploy`), where their bytecode runs in place from
+flash; boot.py and main.py are still copied, and every bundle module left on the filesystem
+is removed, because the port searches "" (the filesystem root) before /rom. It needs a
+MicroPython built with MICROPY_VFS_ROM and a romfs partition (docs/field-guide.md): on any
+other firmware it stops before changing anything.
+
 Works against a real board on a serial port or against the unix port on a pseudo-terminal
 (`socat PTY,link=meter-pty,rawer EXEC:"micropython -i ..."`); mpremote is always used with
 `resume` so the running firmware is not soft-reset before the copy.
@@ -193,19 +200,77 @@ def deploy(bundle, port, dry_run=False, log=print):
     return changed, stale
 
 
+ROMFS_QUERY = """
+import vfs, sys
+print('ROMFS', hasattr(vfs, 'rom_ioctl'))
+"""
+ROMFS_CHECK = """
+import sys
+for m in ('app', 'core.prepay', 'board'):
+    sys.modules.pop(m, None)
+import app, board
+print('ROMFSCHECK', '/rom' in sys.path, app.__file__, board.__file__)
+"""
+
+
+def deploy_romfs(bundle, image, port, dry_run=False, log=print):
+    """ROMFS deploy: check support, write the image, copy boot.py/main.py, remove the
+    filesystem copies that would shadow /rom, then check that the app imports from /rom."""
+    files = read_manifest(bundle)
+    if not Path(image).is_file():
+        raise DeployError("%s missing: build it with `make firmware BOARD=... ROMFS=1`" % image)
+    dev = Device(port)
+    out = dev.exec(ROMFS_QUERY)
+    if "ROMFS True" not in out:
+        raise DeployError("the MicroPython on %s has no ROMFS (vfs.rom_ioctl): it needs a "
+                          "build with MICROPY_VFS_ROM and a romfs partition; deploy the .mpy "
+                          "files instead (make deploy without ROMFS=1)" % port)
+    src = [r for r in files if r in ("boot.py", "main.py")]
+    shadows_ = sorted(r for r in files if r not in src)
+    shadows_ += sorted(s for s in (shadows(r) for r in shadows_) if s)
+    on_dev = dev.hashes(src + shadows_)
+    stale = [r for r in shadows_ if on_dev.get(r) is not None]
+    changed = [r for r in src if on_dev.get(r) != files[r]]
+    log("romfs   %s (%d bytes)" % (image, Path(image).stat().st_size))
+    for r in changed:
+        log("copy    %s" % r)
+    for r in stale:
+        log("remove  %s (would shadow /rom)" % r)
+    if dry_run:
+        return changed, stale
+    dev.run("romfs", "deploy", str(image))
+    dev.put([(Path(bundle) / r, r) for r in changed])
+    dev.remove(stale)
+    after = dev.hashes(src + stale)
+    bad = [r for r in src if after.get(r) != files[r]] + [r for r in stale if after.get(r)]
+    if bad:
+        raise DeployError("verification failed for: %s" % ", ".join(bad))
+    out = dev.exec(ROMFS_CHECK)
+    if "ROMFSCHECK True /rom/" not in out:
+        raise DeployError("the firmware does not import from /rom: %r" % out[-200:])
+    log("deployed: ROMFS image, %d copied, %d removed, imports from /rom" % (len(changed),
+                                                                            len(stale)))
+    return changed, stale
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default=os.environ.get("BOARD"))
     ap.add_argument("--bundle", help="bundle directory (default build/<board>)")
     ap.add_argument("--port", default=os.environ.get("PORT"))
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--romfs", action="store_true",
+                    help="deploy build/<board>.romfs into the romfs partition (MICROPY_VFS_ROM)")
     a = ap.parse_args(argv)
     bundle = a.bundle or (a.board and str(ROOT / "build" / a.board))
     if not bundle:
         print("deploy: set BOARD=<board> (or --bundle DIR)", file=sys.stderr)
         return 2
     try:
-        deploy(bundle, a.port, a.dry_run)
+        if a.romfs:
+            deploy_romfs(bundle, bundle.rstrip("/") + ".romfs", a.port, a.dry_run)
+        else:
+            deploy(bundle, a.port, a.dry_run)
     except DeployError as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 2

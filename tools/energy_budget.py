@@ -8,6 +8,7 @@ default with its source or stated assumption below; `python3 tools/energy_budget
   daily_mAh = sleep_uA * 24 h                          (deep sleep, ULP counting pulses)
             + wakes * (boot_ms + awake_ms * cpu_scale) * awake_mA   (CPU on, radio off)
             + sessions * radio_mAh[radio]              (one connect/publish/poll/close)
+            + modem_psm_uA * 24 h                      (radio "sim7080g": the module in PSM)
             + valve_travels * valve_s * valve_mA       (motor)
   life_years = capacity_mAh * usable_pct / (365 * daily_mAh + capacity_mAh * self_discharge_pct_yr)
 """
@@ -15,7 +16,30 @@ import argparse
 import sys
 
 # Radio energy per session (connect, ~300 B up, poll queued commands, close), mAh at the cell.
+# The board's module, a SIMCom SIM7080G (boards/esp32_water, net/cellular.py), from its
+# specification (SIMCom SIM7080G product specification: PSM 3.2 uA, sleep 600 uA; the same
+# figures LilyGo quotes for its T-SIM7080G board). The firmware asks for T3324 = 10 s
+# (net/cellular.py): after a session the module idles that long, then enters PSM.
+SIM7080G = {
+    "psm_ua": 3.2,            # SIM7080G specification: PSM
+    "idle_ma": 0.6,           # SIM7080G specification: sleep (DRX) current, used for T3324
+    "t3324_s": 10.0,          # net/cellular.py T3324 = "00000101" (5 x 2 s)
+    # RRC-connected time per session (PWRKEY wake, +CEREG/+CSQ/+CCLK, PPP, MQTT connect,
+    # queued commands, outbox, state, hang-up) at an average 100 mA: an assumption, bracketed
+    # by SIMCom's SIM7000 Hardware Design V1.04 LTE data current (109 mA at 10 dBm, 167 mA
+    # at 23 dBm); measure it on the first board (docs/water.md).
+    "active_s": 5.0,
+    "active_ma": 100.0,
+}
+
+
+def _sim7080g_session_mah():
+    m = SIM7080G
+    return (m["active_s"] * m["active_ma"] + m["t3324_s"] * m["idle_ma"]) / 3600.0
+
+
 RADIO_MAH = {
+    "sim7080g": _sim7080g_session_mah(),
     # NB-IoT from PSM: RRC connect, uplink, a downlink poll, RRC release tail. ~0.14 mAh is
     # 5 s at 100 mA average, a conservative figure for typical modules (u-blox SARA-R4/N2,
     # Quectel BG96 datasheets: 100-250 mA during TX at 23 dBm); Nordic's nRF9160 online power
@@ -49,7 +73,7 @@ DEFAULTS = {
     "awake_ms": 2.0,          # firmware time per wake, MEASURED on the unix port (bench)
     "wakes_day": 110.0,       # measured by the bench's simulated typical day
     "sessions_day": 1.0,      # measured by the bench's simulated typical day
-    "radio": "nbiot",
+    "radio": "sim7080g",
     "valve_travels_day": 2 / 30.0,   # the monthly exercise: close + open
     "valve_s": 6.0,           # stop-to-stop travel of a motorised ball valve (assumption)
     "valve_ma": 150.0,        # motor current while running (assumption, small DC gear motor)
@@ -77,6 +101,7 @@ def budget(**kw):
         "wakes": p["wakes_day"] * wake_s * p["awake_ma"] / 3600.0,
         "radio": p["sessions_day"] * RADIO_MAH[p["radio"]],
         "valve": p["valve_travels_day"] * p["valve_s"] * p["valve_ma"] / 3600.0,
+        "modem_psm": SIM7080G["psm_ua"] / 1000.0 * 24 if p["radio"] == "sim7080g" else 0.0,
         "self_discharge": p["capacity_mah"] * p["self_discharge_pct_yr"] / 100.0 / 365.0,
     }
     per_day = sum(parts.values())

@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """`make fleet N=...`: many simulated meters against one broker, driven by the head-end.
 
-Each meter is a real firmware process (MicroPython unix port, sim board, small heap). The
-head-end sends recharges and status queries and follows acks, events and telemetry. Prints:
-meters connected, command->ack p50/p99 across the fleet, events per second, memory per
-meter process (RSS), broker CPU. With --search it grows N until p99 reaches 1 s and reports
-the largest N that stayed under. With --cluster it runs against a two-node RabbitMQ cluster
-(meters spread over both nodes, the head-end on node 1), restarts node 2 mid-run, and checks
-that no acknowledged credit and no billing event was lost.
+Each meter is a real firmware process (sim board, small heap): on the native build
+(build/native/micropython, `make native`: the firmware frozen in, a few hundred KB of its
+own per process) when it exists, else on the PyPI unix port running the .mpy bundle
+(--port pypi forces that). The head-end sends recharges and status queries, one command per
+meter per round, each round spread over max(N/50, --round-s) seconds, and follows acks,
+events and state. Prints: meters connected, command->ack p50/p99 across the fleet, events
+per second, memory per meter as PSS (/proc/<pid>/smaps_rollup: shared pages split between
+the processes that share them), what an idle meter costs (CPU and wakeups a second, before
+the commands), the CPU of the broker, the head-end and the whole machine while the commands
+run. With --search it grows N (doubling from --start-n) until p99 reaches 1 s, reports the
+largest N that stayed under and what binds. With --cluster it runs against a two-node
+RabbitMQ cluster (meters spread over both nodes, the head-end on node 1), restarts node 2
+mid-run, and checks that no acknowledged credit and no billing event was lost.
 
 Only loopback addresses are used; every loop is bounded in count and time.
 """
@@ -31,32 +37,33 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import headend  # noqa: E402
+import procstat  # noqa: E402
 from brokers import Broker  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-# The meters run the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
-# ESP32 would: importing from source needs far more heap for the compiler.
+# PyPI port: the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
+# ESP32 would load it: importing from source needs far more heap for the compiler.
 BUNDLE = Path(os.environ.get("SIM_BUNDLE") or ROOT / "build" / "sim")
 MPYPATH = "%s:%s" % (BUNDLE, BUNDLE / "lib")
-HEAP = os.environ.get("FLEET_HEAP", "256k")
+# native: tools/build_native.py's 64-bit build, the firmware frozen in (heap floor ~80k)
+NATIVE = ROOT / "build" / "native" / "micropython"
+NATIVE_MAIN = ROOT / "build" / "native" / "main.py"
+IDLE_S = float(os.environ.get("FLEET_IDLE_S", "5"))
+PSS_SAMPLE = 400                 # meters whose smaps_rollup is read (evenly spread)
 
 
-def rss_kb(pid):
-    try:
-        for line in open("/proc/%d/status" % pid):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_s(pid):
-    try:
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
-        return 0.0
+def meter_port(choice="auto"):
+    """-> (name, argv prefix, main.py, MICROPYPATH). auto: native when built and no
+    MICROPYTHON is given."""
+    if choice == "auto":
+        choice = "native" if NATIVE.exists() and not os.environ.get("MICROPYTHON") else "pypi"
+    if choice == "native":
+        if not NATIVE.exists():
+            raise SystemExit("fleet: no native build at %s (make native)" % NATIVE)
+        heap = os.environ.get("FLEET_HEAP", "96k")
+        return "native", [str(NATIVE), "-X", "heapsize=" + heap], str(NATIVE_MAIN), ".frozen"
+    heap = os.environ.get("FLEET_HEAP", "256k")
+    return "pypi", [MICROPYTHON, "-X", "heapsize=" + heap], str(BUNDLE / "main.py"), MPYPATH
 
 
 def pct(xs, p):
@@ -65,8 +72,9 @@ def pct(xs, p):
 
 
 class Fleet:
-    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None, creds=None):
+    def __init__(self, n, ports, host="127.0.0.1", root="fleet", workdir=None, creds=None, port="auto"):
         self.n = n
+        self.port = meter_port(port)
         self.creds = creds          # (username, password) provisioned into every meter, or None
         self.ports = ports          # meters are spread over these broker ports (cluster nodes)
         self.host = host
@@ -92,12 +100,12 @@ class Fleet:
             self.meters[mid] = {"key": bytes.fromhex(cfg["key"]), "dir": self.dir / mid, "proc": None, "seq": 0}
 
     def start(self):
-        env = dict(os.environ, MICROPYPATH=MPYPATH)
+        _, argv, main, path = self.port
+        env = dict(os.environ, MICROPYPATH=path)
         for mid, m in self.meters.items():
-            log = open(self.dir / ("%s.log" % mid), "w")
-            m["proc"] = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(BUNDLE / "main.py"),
-                                          str(m["dir"])], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         cwd=str(m["dir"]))
+            with open(self.dir / ("%s.log" % mid), "w") as log:     # the child keeps its own copy
+                m["proc"] = subprocess.Popen(argv + [main, str(m["dir"])], stdout=log, stderr=subprocess.STDOUT,
+                                             env=env, cwd=str(m["dir"]))
 
     def stop(self):
         for m in self.meters.values():
@@ -166,13 +174,16 @@ class Fleet:
 
     def drive(self, first, last, rate_per_s):
         """Rounds first..last-1: even rounds send every meter a recharge, odd ones a status
-        query, paced at rate_per_s commands per second."""
+        query, paced at rate_per_s commands per second (on a schedule: no drift)."""
         cids, gap = [], 1.0 / rate_per_s
+        t0 = time.perf_counter()
         for r in range(first, last):
             for mid in self.meters:
                 op = ("recharge", {"txn": "%s-r%d" % (mid, r), "amount": 100}) if r % 2 == 0 else ("status", {})
                 cids.append(self.command(mid, *op))
-                time.sleep(gap)
+                wait = t0 + len(cids) * gap - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
         deadline = time.time() + 30
         while time.time() < deadline:
             with self.lock:
@@ -182,8 +193,8 @@ class Fleet:
         return cids
 
 
-def run(n, ports, broker_pid=None, rounds=4, rate=50, restart=None, workdir=None, creds=None):
-    f = Fleet(n, ports, workdir=workdir, creds=creds)
+def run(n, ports, broker_pid=None, rounds=4, round_s=20.0, restart=None, workdir=None, creds=None, port="auto"):
+    f = Fleet(n, ports, workdir=workdir, creds=creds, port=port)
     f.provision()
     f.connect_headend(ports[0])
     time.sleep(0.3)
@@ -191,24 +202,38 @@ def run(n, ports, broker_pid=None, rounds=4, rate=50, restart=None, workdir=None
     f.start()
     try:
         connected = f.wait_online(30 + n * 0.2)
-        cpu0 = cpu_s(broker_pid) if broker_pid else 0.0
+        pids = [m["proc"].pid for m in f.meters.values() if m["proc"].poll() is None]
+        idle = procstat.Window(pids, broker_pid)       # nothing asked of the meters yet
+        time.sleep(IDLE_S)
+        idle = idle.end()
+        mem_avail_kb = procstat.mem_available_kb()
         t0 = time.time()
         ev0 = f.n_evt
+        rate = max(50.0, n / round_s)
+        busy = procstat.Window(pids, broker_pid)
         cids = f.drive(0, rounds // 2, rate)
         if restart:
             restart()
             f.wait_online(60)
         cids += f.drive(rounds // 2, rounds, rate)
+        busy = busy.end()
         dt = time.time() - t0
         lat = [(f.acks[c][1] - f.acks[c][0]) * 1000 for c in cids if c in f.acks]
-        rss = [rss_kb(m["proc"].pid) for m in f.meters.values() if m["proc"].poll() is None]
+        live = [m["proc"].pid for m in f.meters.values() if m["proc"].poll() is None]
+        sample = live[::max(1, len(live) // PSS_SAMPLE)]
+        pss = [k for k in (procstat.pss_kb(p) for p in sample) if k]
+        rss = [k for k in (procstat.rss_kb(p) for p in sample) if k]
         res = {
-            "n": n, "connected": connected, "commands": len(cids), "acked": len(lat),
+            "n": n, "port": f.port[0], "connected": connected, "commands": len(cids), "acked": len(lat),
             "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
-            "events_per_s": round((f.n_evt - ev0) / dt, 1),
+            "events_per_s": round((f.n_evt - ev0) / dt, 1), "commands_per_s": round(rate, 1),
+            "pss_kb_per_meter": int(statistics.mean(pss)) if pss else 0,
             "rss_kb_per_meter": int(statistics.mean(rss)) if rss else 0,
-            "broker_cpu_pct": round(100 * (cpu_s(broker_pid) - cpu0) / dt, 1) if broker_pid else None,
-            "startup_s": round(t0 - t_start, 1),
+            "mem_available_kb": mem_avail_kb, "mem_total_kb": procstat.mem_total_kb(),
+            "broker_cpu_pct": busy["broker_cpu_pct"], "headend_cpu_pct": busy["headend_cpu_pct"],
+            "meters_cpu_pct": busy["meters_cpu_pct"], "machine_busy_pct": busy["machine_busy_pct"],
+            "idle": idle, "cores": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
+            "startup_s": round(t0 - t_start - IDLE_S, 1),
         }
         res["credits_ok"], res["billing_events_ok"] = verify(f, cids)
         return res
@@ -221,15 +246,17 @@ def run(n, ports, broker_pid=None, rounds=4, rate=50, restart=None, workdir=None
 def verify(f, cids):
     """Every acknowledged recharge is credited exactly once and has its recharge event."""
     credits_ok = events_ok = True
+    by_meter = {}
     for c in cids:
         if c not in f.acks:
             continue
         sent, _, ack = f.acks[c]
-        mid = c.rsplit("-", 1)[0]
         if ack.get("ok") is not True:
             credits_ok = False
+        else:
+            by_meter.setdefault(c.rsplit("-", 1)[0], []).append(c)
     for mid, m in f.meters.items():
-        acked = [c for c in cids if c.startswith(mid + "-") and c in f.acks and f.acks[c][2].get("ok")]
+        acked = by_meter.get(mid, [])
         n_recharge_acks = sum(1 for c in acked if int(c.rsplit("-", 1)[1]) % 2 == 1)
         evts = [e for e in f.events.get(mid, {}).values() if e.get("type") == "recharge"]
         if len(evts) < n_recharge_acks:
@@ -245,6 +272,14 @@ def main(argv=None):
     ap.add_argument("-n", type=int, default=int(os.environ.get("N", "50")))
     ap.add_argument("--search", action="store_true", help="grow N until p99 >= 1 s")
     ap.add_argument("--max-n", type=int, default=int(os.environ.get("FLEET_MAX_N", "400")))
+    ap.add_argument("--start-n", type=int, default=int(os.environ.get("FLEET_START_N", "10")),
+                    help="the search's first N (it doubles from there)")
+    ap.add_argument("--bisect", type=int, default=2, help="bisection steps after the doubling")
+    ap.add_argument("--rounds", type=int, default=4, help="command rounds: recharge, status, recharge, ...")
+    ap.add_argument("--round-s", type=float, default=20.0,
+                    help="a round sends each meter one command over max(N/50, this) seconds")
+    ap.add_argument("--port", choices=("auto", "native", "pypi"), default=os.environ.get("FLEET_PORT", "auto"),
+                    help="meter binary: native build (make native) when present, else the PyPI port")
     ap.add_argument("--cluster", action="store_true", help="two-node RabbitMQ cluster")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -254,7 +289,8 @@ def main(argv=None):
         with RabbitCluster() as c:
             # RabbitMQ authenticates every named client: the meters get broker credentials
             # as a deployment would provision them (here the loopback-only default user)
-            res = run(a.n, c.mqtt_ports, restart=lambda: c.restart_node(1), creds=("guest", "guest"))
+            res = run(a.n, c.mqtt_ports, restart=lambda: c.restart_node(1), creds=("guest", "guest"),
+                      round_s=a.round_s, port=a.port)
             res["broker"] = "rabbitmq 2-node cluster (node 2 restarted mid-run)"
             out.append(res)
     else:
@@ -262,21 +298,21 @@ def main(argv=None):
             pid = b.proc.pid if b.proc else None
             if a.search:
                 def good(n):
-                    res = run(n, [b.port], pid)
+                    res = run(n, [b.port], pid, rounds=a.rounds, round_s=a.round_s, port=a.port)
                     res["broker"] = b.kind
                     out.append(res)
                     print_row(res)
                     sys.stdout.flush()
                     return res["p99_ms"] < 1000 and res["connected"] == n and res["acked"] == res["commands"]
-                # double until p99 reaches 1 s, then two bisection steps between the last good and first bad
-                n, best, bad = 10, None, None
+                # double until p99 reaches 1 s, then --bisect steps between the last good and first bad
+                n, best, bad = a.start_n, None, None
                 while n <= a.max_n:
                     if not good(n):
                         bad = n
                         break
                     best = n
                     n *= 2
-                for _ in range(2):
+                for _ in range(a.bisect):
                     if best is None or bad is None or bad - best <= 20:
                         break
                     mid = (best + bad) // 2
@@ -284,9 +320,15 @@ def main(argv=None):
                         best = mid
                     else:
                         bad = mid
-                print("largest N with p99 < 1 s: %s%s" % (best, "" if bad else " (the largest tried; raise --max-n)"))
+                top = [r for r in out if r["n"] == best]
+                print("largest N with p99 < 1 s: %s%s%s" % (
+                    best, "" if bad else " (the largest tried; raise --max-n)",
+                    ", PSS %d KB per meter (%s port)" % (top[0]["pss_kb_per_meter"], top[0]["port"]) if top else ""))
+                worst = [r for r in out if r["n"] == bad] or top
+                if worst:
+                    print("binds (at N=%d): %s" % (worst[0]["n"], binds(worst[0])))
             else:
-                res = run(a.n, [b.port], pid)
+                res = run(a.n, [b.port], pid, rounds=a.rounds, round_s=a.round_s, port=a.port)
                 res["broker"] = b.kind
                 out.append(res)
     if a.json:
@@ -307,11 +349,38 @@ def main(argv=None):
     return 1 if bad else 0
 
 
+def binds(r):
+    """The resource nearest its limit in a run, in words, from the figures while the
+    commands ran (each as a fraction of what it can use: the machine's cores, the one
+    thread of mosquitto, the head-end's one Python thread, the memory)."""
+    cores = r.get("cores") or 1
+    pss_total_kb = r["pss_kb_per_meter"] * r["n"]
+    ours = (r["meters_cpu_pct"] or 0) + (r["broker_cpu_pct"] or 0) + (r["headend_cpu_pct"] or 0)
+    other = max(0.0, (r["machine_busy_pct"] or 0) * cores - ours)
+    cand = [
+        ((r["machine_busy_pct"] or 0) / 100.0,
+         "CPU: %d cores %s%% busy (meters %s%% of a core, broker %s%%, head-end %s%%, other processes "
+         "%.0f%%); an idle meter costs %.3f ms CPU and %.2f wakeups a second" % (
+             cores, r["machine_busy_pct"], r["meters_cpu_pct"], r["broker_cpu_pct"], r["headend_cpu_pct"], other,
+             r["idle"]["meter_cpu_ms_per_s"], r["idle"]["wakeups_per_meter_s"])),
+        ((r["broker_cpu_pct"] or 0) / 100.0, "the broker: mosquitto's one thread %s%% busy" % r["broker_cpu_pct"]),
+        ((r["headend_cpu_pct"] or 0) / 100.0, "the head-end: its Python thread %s%% busy" % r["headend_cpu_pct"]),
+        (pss_total_kb / float(r["mem_total_kb"] or 1),
+         "memory: %d MB of PSS for the fleet, %d MB available" % (pss_total_kb // 1024,
+                                                                   (r["mem_available_kb"] or 0) // 1024)),
+    ]
+    frac, what = max(cand)
+    return "%s (%.0f %% of its limit)" % (what, 100 * frac)
+
+
 def print_row(r):
-    print("%-40s N=%-4d connected %-4d acked %d/%d  p50 %.1f ms  p99 %.1f ms  evt/s %.1f  rss %d KB/meter  "
-          "broker cpu %s%%  credits %s  events %s" % (
-              r["broker"], r["n"], r["connected"], r["acked"], r["commands"], r["p50_ms"], r["p99_ms"],
-              r["events_per_s"], r["rss_kb_per_meter"], r["broker_cpu_pct"],
+    print("%-10s %-6s N=%-5d connected %-5d acked %d/%d  p50 %.1f ms  p99 %.1f ms  cmd/s %.0f  pss %d KB/meter  "
+          "idle %.3f ms CPU/s %.2f wakeups/s per meter  cpu: machine %s%% broker %s%% head-end %s%%  "
+          "credits %s  events %s" % (
+              r["broker"], r.get("port", "?"), r["n"], r["connected"], r["acked"], r["commands"], r["p50_ms"],
+              r["p99_ms"], r.get("commands_per_s", 0), r.get("pss_kb_per_meter", 0),
+              r["idle"]["meter_cpu_ms_per_s"], r["idle"]["wakeups_per_meter_s"], r["machine_busy_pct"],
+              r["broker_cpu_pct"], r["headend_cpu_pct"],
               "ok" if r["credits_ok"] else "LOST", "ok" if r["billing_events_ok"] else "LOST"))
 
 

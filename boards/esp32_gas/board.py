@@ -1,7 +1,6 @@
 # ESP32-WROOM-32 battery gas meter with a motorised shut-off valve, a seismic (vibration)
 # sensor and a cover tamper switch (boards/README.md). Parts as docs/gas.md expects them.
-import time
-import machine
+# The board contract (docs/porting.md): make, clock, network, reset_cause, PINS, INPUTS.
 from hal import esp32
 
 KIND = "gas"
@@ -16,11 +15,30 @@ PINS = {
     "tamper": 14,           # cover switch, closed = cover open
     "button": 27,           # reset/restore button (leak check on restore)
     "led": 4,               # the lamp that blinks during the leak check
+    "modem_tx": 17,         # UART1 TX -> SIM7080G RXD
+    "modem_rx": 16,         # UART1 RX <- SIM7080G TXD
+    "modem_pwrkey": 23,     # NPN to the module's PWRKEY: high presses the key
+    "modem_status": 34,     # the module's STATUS output, high while it runs
 }
-INPUTS = ("valve_opened", "valve_closed", "flow", "vibration", "battery", "tamper", "button")
+INPUTS = ("valve_opened", "valve_closed", "flow", "vibration", "battery", "tamper", "button",
+          "modem_rx", "modem_status")
 PULSE_ML = 10               # flow sensor resolution
 VIB_UV_PER_GAL = 1000       # sensor scale: 1 mV per gal (200 gal = 0.2 V)
 BATTERY_DIV = 2
+MODEM = {"uart": 1, "baud": 115200, "tx": PINS["modem_tx"], "rx": PINS["modem_rx"],
+         "pwrkey": PINS["modem_pwrkey"], "pwrkey_active": 1, "status": PINS["modem_status"]}
+# A gas meter sits where Wi-Fi rarely reaches: NB-IoT by default, always reachable (no PSM:
+# a remote shut-off must not wait for the next periodic update).
+NET_DEFAULT = {"cellular": {"rat": "nbiot", "psm": False}}
+reset_cause = esp32.reset_cause
+
+
+def clock(conf, floor_s=0):
+    return esp32.clock(floor_s)
+
+
+def network(conf, clk):
+    return esp32.network(conf, clk, NET_DEFAULT, MODEM)
 
 
 class Board:
@@ -39,18 +57,19 @@ class Board:
         self.vibration = esp32.adc(PINS["vibration"])
         self.battery = esp32.adc(PINS["battery"])
         self.tamper = esp32.inp(PINS["tamper"])
-        self.button = esp32.inp(PINS["button"])
+        self.button = esp32.Button(PINS["button"])
+        self.take_press = self.button.take_press      # a press since the last tick
         self.led = esp32.out(PINS["led"])
         self.reset_cause = esp32.reset_cause
 
     def ticks_ms(self):
-        return time.ticks_ms()
+        return self.clock.ticks_ms()
 
     def sleep_ms(self, ms):
-        time.sleep_ms(ms)
+        self.clock.sleep_ms(ms)
 
 
 def make(kind, cfg, clock=None):
     if kind != KIND:
         raise ValueError("board esp32_gas carries a gas meter, not %r" % kind)
-    return Board(cfg or {}, clock or esp32.Clock())
+    return Board(cfg or {}, clock or esp32.clock(0))

@@ -1,6 +1,7 @@
 # The simulated board entry (docs/architecture.md): make(kind, cfg, clock) imports the
 # physics of that meter kind from sim_<kind>.py (one per driver) and returns its SimBoard.
-# clock(...) builds the stepped sim clock the app passes in.
+# clock(...) builds the stepped sim clock the app passes in; network(...) is the host's own
+# network (the board contract, docs/porting.md).
 import simclock
 
 SIM = True          # the app subscribes to <root>/<id>/sim only on this board
@@ -22,6 +23,22 @@ def clock(conf, floor_s=0):
         from script import WorldScript
         return ScriptedClock(c, WorldScript(conf["sim_script"]))
     return c
+
+
+def network(conf, clock):
+    """The host's network, always up; config.json "net" must be absent (a sim meter has no
+    radio: wifi and cellular are for the ESP32 boards)."""
+    from net import netconf
+    from net.host import Host
+    kind, _ = netconf.parse(conf.get("net"), "host")
+    if kind != "host":
+        raise ValueError("invalid config.json: net: the sim board uses the host's network; "
+                         "%s needs an ESP32 board" % kind)
+    return Host()
+
+
+def reset_cause():
+    return "power_on"
 
 
 class ScriptedClock:

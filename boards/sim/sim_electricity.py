@@ -8,7 +8,7 @@
 # behind the relay; the supply voltage_v is measured whatever the relay does (the IC's
 # voltage divider is on the supply side). Measured power is zero while the contacts are open.
 from meters import bl0942
-from simparts import phys_s
+from simparts import PhysClock
 
 MIN_PULSE_MS = 20        # latching relays need ~10-30 ms of coil current to flip
 RX_CAP = 256             # ESP32 UART driver default RX ring buffer
@@ -121,7 +121,7 @@ class SimUART:
         self._rx += data[:room]     # a full hardware ring buffer drops new bytes
 
     def _service(self):
-        now_ms = phys_s(self.b.clock) * 1000
+        now_ms = self.b.phys.now_s() * 1000
         if self.poll_ms <= 0:
             self.w.advance(now_ms)
             return
@@ -140,7 +140,7 @@ class SimUART:
     def write(self, buf):
         self.writes.append(bytes(buf))
         if self.poll_ms <= 0 and bytes(buf) == bl0942.REQUEST:
-            self._push(phys_s(self.b.clock) * 1000)
+            self._push(self.b.phys.now_s() * 1000)
         return len(buf)
 
     def any(self):
@@ -164,6 +164,7 @@ _SIM_RANGES = {"load_w": (0, 100000), "pf": (0.05, 1.0), "voltage_v": (0, 400)}
 class SimBoard:
     def __init__(self, cfg, clock):
         self.clock = clock
+        self.phys = PhysClock(clock)   # the world's time: a wall-clock change makes no energy
         cal = {k: v[0] for k, v in bl0942.CAL_DEFAULTS.items()}
         cal.update(bl0942.validate_cal((cfg or {}).get("bl0942", {})))
         self.world = World(self, cal)
@@ -179,7 +180,7 @@ class SimBoard:
 
     # time for coil pulses
     def ticks_ms(self):
-        return phys_s(self.clock) * 1000 + self._extra_ms
+        return self.phys.now_s() * 1000 + self._extra_ms
 
     def sleep_ms(self, ms):
         self._extra_ms += ms
@@ -193,7 +194,7 @@ class SimBoard:
             return
         t0 = self._coil_on_ms.pop(id(pin), None)
         if t0 is not None and self.ticks_ms() - t0 >= MIN_PULSE_MS:
-            self.world.advance(phys_s(self.clock) * 1000)   # energy so far at the old position
+            self.world.advance(self.phys.now_s() * 1000)   # energy so far at the old position
             self.world.closed = pin is self.relay_set
 
     def sim(self, msg):
@@ -208,6 +209,6 @@ class SimBoard:
             lo, hi = _SIM_RANGES[k]
             if not lo <= v <= hi:        # also rejects nan
                 raise ValueError("sim: %s out of range %s..%s" % (k, lo, hi))
-        self.world.advance(phys_s(self.clock) * 1000)
+        self.world.advance(self.phys.now_s() * 1000)
         for k, v in msg.items():
             setattr(self.world, k, float(v))

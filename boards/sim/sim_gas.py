@@ -1,5 +1,6 @@
 # Simulated gas meter board: faithful fakes of the parts the gas driver uses, driven by a
-# physical world integrated over the sim clock's world time (simparts.phys_s, an int).
+# physical world integrated over physical time (simparts.PhysClock: never moved by a change
+# of the meter's wall clock).
 #
 # Parts (same API as the machine objects they stand for; see docs/gas.md "Board attributes"):
 #   valve_open, valve_close   output Pins driving the valve motor (value(1) = run that way)
@@ -13,7 +14,7 @@
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
-from simparts import ValveModel, num as _num, phys_s
+from simparts import PhysClock, ValveModel, num as _num
 
 
 class SimBoard:
@@ -30,8 +31,9 @@ class SimBoard:
         self.battery_mv = 3600       # fresh Li-SOCl2 cell
         self.cover_open = False
         self._ml_x3600 = 0           # delivered volume, mL * 3600 (exact integer integration)
-        self._t = phys_s(clock)
-        self.valve_model = ValveModel(clock)
+        self.phys = PhysClock(clock)
+        self._t = self.phys.now_s()
+        self.valve_model = ValveModel(self.phys)
         vm = self.valve_model
         self.valve_open = vm.open_pin
         self.valve_close = vm.close_pin
@@ -46,7 +48,7 @@ class SimBoard:
         self.led = _OutPin()
 
     def _integrate(self):
-        now = phys_s(self.clock)
+        now = self.phys.now_s()
         dt = now - self._t
         if dt <= 0:
             return

@@ -1,5 +1,6 @@
 # Simulated water meter board: faithful fakes of the parts the water driver uses, driven by
-# a physical world integrated exactly (integers) over the sim clock's world time (phys_s).
+# a physical world integrated exactly (integers) over physical time (simparts.PhysClock:
+# never moved by a change of the meter's wall clock).
 #
 # Parts (same API as the machine objects they stand for; docs/water.md "Board attributes"):
 #   pulses_fwd, pulses_rev  Counter-like: value() = cumulative forward / reverse pulses of
@@ -21,7 +22,7 @@ RTC_BYTES = 2048
 
 
 from simparts import ADC as _ADC, Counter as _Counter, InPin as _InPin, OutPin as _OutPin
-from simparts import ValveModel, num as _num, phys_s
+from simparts import PhysClock, ValveModel, num as _num
 
 
 class _RTC:
@@ -55,9 +56,10 @@ class SimBoard:
         self.battery_mv = 3650          # fresh Li-SOCl2 cell
         self._fwd_x = 0                 # delivered volume since power-on, mL * 3600 (exact)
         self._rev_x = 0
-        self._t = phys_s(clock)
+        self.phys = PhysClock(clock)
+        self._t = self.phys.now_s()
         self._cause = "power_on"
-        self.valve_model = ValveModel(clock, on_change=self._integrate, pos=ValveModel.SPAN)   # water valves ship open
+        self.valve_model = ValveModel(self.phys, on_change=self._integrate, pos=ValveModel.SPAN)   # water valves ship open
         vm = self.valve_model
         self.valve_open = vm.open_pin
         self.valve_close = vm.close_pin
@@ -77,7 +79,7 @@ class SimBoard:
 
     # --- the world ---
     def _integrate(self):
-        now = phys_s(self.clock)
+        now = self.phys.now_s()
         dt = now - self._t
         if dt <= 0:
             return

@@ -4,9 +4,11 @@
 # The clock never goes backwards: a `time` command may move it forward freely (within
 # MAX_JUMP_S once synced) or back by at most MAX_BACK_S, which is absorbed by holding the
 # clock still until the simulated time catches up (docs/protocol.md, op time).
-# phys_s() is the simulated world's own time: it moves with every step the app asks for and
-# never with a correction of the meter's clock, so setting the clock (or an RTC jump) does
-# not make water, gas or energy flow through the gap.
+#
+# Two time scales (docs/architecture.md, "Clock contract"): now_s() is the wall clock for
+# billing and the calendar, moved by set_now; mono_s() counts the simulated seconds that
+# advance() lets pass, and nothing else: set_now never moves it, and it never goes back.
+# Every safety timer runs on mono_s(), so a clock change cannot shorten or skip one.
 import time
 
 MIN_PLAUSIBLE_S = 1704067200      # 2024-01-01: earlier is an unset RTC, never a real time
@@ -23,7 +25,7 @@ class SimClock:
         self.t = int(time.time()) if start_s is None else start_s
         self.hold = 0                 # seconds still to absorb after a backward correction
         self.ok = synced              # clock_ok: the host's wall clock counts as NTP-synced
-        self.phys = self.t            # the world's seconds (only differences matter)
+        self.mono = 0                 # simulated seconds elapsed since this boot
         self._anchor()
 
     def _anchor(self):
@@ -33,8 +35,8 @@ class SimClock:
     def now_s(self):
         return self.t
 
-    def phys_s(self):
-        return self.phys
+    def mono_s(self):
+        return self.mono
 
     def ticks_ms(self):
         return time.ticks_ms()
@@ -47,7 +49,7 @@ class SimClock:
     def advance(self, t_s):
         if t_s <= self.t:
             return
-        self.phys += t_s - self.t     # the world lives through a held (set back) clock too
+        self.mono += t_s - self.t     # held seconds pass too: only the wall clock stands still
         if self.hold:
             k = min(self.hold, t_s - self.t)
             self.hold -= k

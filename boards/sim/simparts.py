@@ -3,11 +3,17 @@
 # simulated world through callbacks.
 
 
-def phys_s(clock):
-    """The world's time in seconds: the sim clock's phys_s() (which a `time` correction of
-    the meter's clock does not move), or now_s() for a plain test clock."""
-    f = getattr(clock, "phys_s", None)
-    return f() if f is not None else clock.now_s()
+class PhysClock:
+    """The physical world's time: the wall time at start-up plus the monotonic seconds since
+    (docs/architecture.md, "Clock contract"). A change of the meter's wall clock (a `time`
+    command) moves no gas, water or energy and no valve, exactly as on a real meter."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.base_s = clock.now_s() - clock.mono_s()
+
+    def now_s(self):
+        return self.base_s + self.clock.mono_s()
 
 
 class OutPin:
@@ -60,18 +66,18 @@ class ValveModel:
     SPAN = 1000   # position units: 0 = closed, SPAN = open
 
     def __init__(self, clock, travel_s=6, on_change=None, pos=0):
-        self.clock = clock
+        self.clock = clock if isinstance(clock, PhysClock) else PhysClock(clock)
         self.travel_s = travel_s
         self.pos = pos
         self.stuck = False
-        self._t = phys_s(clock)
+        self._t = self.clock.now_s()
         self.open_pin = OutPin(on_change or self.update)
         self.close_pin = OutPin(on_change or self.update)
         self.opened_stop = InPin(lambda: self.update() >= self.SPAN * 98 // 100)
         self.closed_stop = InPin(lambda: self.update() <= self.SPAN * 2 // 100)
 
     def update(self):
-        now = phys_s(self.clock)
+        now = self.clock.now_s()
         dt = now - self._t
         self._t = now
         if dt > 0 and not self.stuck:

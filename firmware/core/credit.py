@@ -58,6 +58,30 @@ def check_state(state):
     return state
 
 
+def prune_fired(fired, cfg):
+    """The fired levels that still mean something under cfg's warn_pct (0 = imminent),
+    each once: at most len(warn_pct) + 1 <= 5 entries, whatever the config history."""
+    levels = _get(cfg, "warn_pct")
+    out = []
+    for p in fired:
+        if (p == 0 or p in levels) and p not in out:
+            out.append(p)
+    return out
+
+
+def on_config(state, old_cfg, new_cfg):
+    """Migrate the state that depends on config after a config change (docs/ledger.md,
+    "Config changes"): the fired warning levels follow the new warn_pct (a new level is
+    fired once when the balance is below it), and the debt-cap period index is converted
+    to the new period's units (the period holding the old period's start), so neither a
+    frozen index nor a reopened cap follows a change of debt_cap_period."""
+    state["fired"] = prune_fired(state["fired"], new_cfg)
+    old_len = PERIODS[_get(old_cfg, "debt_cap_period")]
+    new_len = PERIODS[_get(new_cfg, "debt_cap_period")]
+    if old_len != new_len and state["cap_p"] >= 0:
+        state["cap_p"] = state["cap_p"] * old_len // new_len
+
+
 def set_reference(state, balance_minor):
     # A recharge: the new reference for the % warnings, and every warning re-armed.
     _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
@@ -94,11 +118,16 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
     cap = _get(cfg, "debt_cap_minor")
     if cap:
         p = now_s // DAY_S // PERIODS[_get(cfg, "debt_cap_period")]
-        if p > state["cap_p"]:   # a clock stepped back never reopens a spent cap
+        # a clock stepped back (one period at most) never reopens a spent cap; an index
+        # further ahead is not a time this meter has seen (a record kept in another
+        # period's units by older firmware): start the current period afresh
+        if p > state["cap_p"] or state["cap_p"] > p + 1:
             state["cap_p"] = p
             state["cap_used"] = 0
-        if take > cap - state["cap_used"]:
-            take = cap - state["cap_used"]
+        # a cap lowered inside its period may be below what is spent already: take nothing
+        left = cap - state["cap_used"]
+        if take > left:
+            take = left if left > 0 else 0
         state["cap_used"] += take
     state["debt"] -= take
     to_bal = amount_minor - take
@@ -161,6 +190,8 @@ def warnings_due(state, cfg, balance_minor, now_s):
     out = []
     fired = state["fired"]
     ref = state["ref"]
+    if len(fired) > 4 or [p for p in fired if p and p not in _get(cfg, "warn_pct")]:
+        fired[:] = prune_fired(fired, cfg)     # a level no longer configured
     if ref > 0:
         for p in _get(cfg, "warn_pct"):
             if p not in fired and balance_minor * 100 <= ref * p:

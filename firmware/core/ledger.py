@@ -87,9 +87,9 @@ class Ledger:
             raise ValueError("recovered must be 0..amount")
         if txn in self.txns:
             return False
-        self.txns.append(txn)
-        if len(self.txns) > TXN_KEEP:
-            self.txns.pop(0)
+        if len(self.txns) >= TXN_KEEP:
+            self.txns.pop(0)        # first: the list never grows past TXN_KEEP slots (a
+        self.txns.append(txn)       # 65th would double it, one more contiguous block)
         self.credits_minor += amount_minor
         self.recovered_minor += recovered_minor
         self.balance_minor += amount_minor - recovered_minor

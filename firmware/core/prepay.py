@@ -15,6 +15,7 @@ from core import clock, credit, history, tariff
 from core import prepay_actions as actions
 from core import prepay_days as days
 from core.prepay_days import CATCHUP_DAYS  # noqa: F401  (tests and docs name it here)
+from core.floor import Floor
 from core.ledger import Ledger
 from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, check_record,
                                 is_int, split_config)
@@ -26,7 +27,8 @@ PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are d
 
 
 class Prepay:
-    def __init__(self, store, kind, cfg, now_s, arms=None):
+    def __init__(self, store, kind, cfg, now_s, arms=None, seq_floor=0):
+        # seq_floor: the outbox's highest event seq: no event is numbered twice (ledger.md §2a)
         if kind not in KINDS:
             raise ValueError("kind must be electricity, water or gas")
         if cfg is None:
@@ -49,6 +51,8 @@ class Prepay:
                 d = None
         if d is None:
             self._fresh(cfg, now_s)
+        self.floor = Floor(store)
+        actions.raise_to_floor(self, seq_floor)
         # history is its own record: kept even if the prepay record had to be rebuilt
         try:
             self.hist = history.History(store.load(history.RECORD))
@@ -109,6 +113,10 @@ class Prepay:
         self.cfg = cfg
         self.led = Ledger(d["led"])
         self.tar = tariff.check_state(d["tar"])
+        fired = d["cr"].get("fired")
+        if type(fired) is list and not [x for x in fired if type(x) is not int]:
+            # older firmware let levels of a previous warn_pct pile up here (docs/ledger.md)
+            d["cr"]["fired"] = credit.prune_fired(fired, cfg)
         self.cr = credit.check_state(d["cr"])
         self.supply = Supply(self._arms(), d["sup"])
         self.alarms = d["alarms"]
@@ -139,6 +147,17 @@ class Prepay:
         self.store.save(RECORD, self.to_dict())
         self._unsaved_use = 0
         self._urgent = False
+
+    def save_soon(self):
+        """Something outside the batch policy changed in the record: save at the next tick."""
+        self._urgent = True
+
+    def snapshot(self):
+        """A private copy of the RAM state, for rollback() (each snapshot is used once)."""
+        return actions.snapshot(self)
+
+    def rollback(self, snap):
+        actions.rollback(self, snap)
 
     @property
     def balance_minor(self):
@@ -276,16 +295,4 @@ class Prepay:
         return tariff.price_at(self.tar, now_s)
 
     def status(self, now_s):
-        check_now(now_s)
-        t = self.today or [0, 0, 0, 0]
-        return {"balance": self.led.balance_minor, "supply": self.supply.state,
-                "alarms": sorted(self.alarms), "latches": sorted(self.supply.latches),
-                "tariff": tariff.describe(self.tar, now_s), "price_now": tariff.price_at(self.tar, now_s),
-                "register": self.register, "today_use": t[1],
-                "today_cost": t[2] // 1000000 + t[3],
-                "credits": self.led.credits_minor, "charges": self.led.charges_minor,
-                "standing": self.led.standing_minor, "recovered": self.led.recovered_minor,
-                "emergency_offered": credit.emergency_offered(self.cr, self.cfg, self.led.balance_minor),
-                "credit": credit.describe(self.cr, self.cfg, self.led.balance_minor),
-                "unsaved_use": self._unsaved_use, "pending_events": len(self.pending),
-                "dropped_events": self.dropped, "save_errors": self.save_errors}
+        return actions.status(self, now_s)

@@ -49,8 +49,10 @@ def configure(p, patch, now_s):
     own, cpatch = split_config(patch, p.cfg)
     if p._forced_arms and own.get("arm_on_restore") is False:
         raise ValueError("this meter always arms")
+    old = dict(p.cfg)
     p.cfg.update(own)
     p.cfg.update(cpatch)
+    credit.on_config(p.cr, old, p.cfg)      # state that depends on config follows it
     if "arm_on_restore" in own:
         p.supply.arms = p._arms()
     p.emit("config", now_s, keys=sorted(patch))
@@ -117,3 +119,75 @@ def alarm_clear(p, name, now_s):
 def _check_alarm(name):
     if not isinstance(name, str) or not 0 < len(name) <= 32:
         raise ValueError("alarm name must be a str of 1..32 chars")
+
+
+# ---- floors, snapshot and rollback -------------------------------------------------------
+def raise_to_floor(p, seq_floor):
+    """After the record is loaded (or rebuilt): the next event seq is above every seq that
+    may have left the meter (the outbox's, and for a rebuilt record the floor record's
+    reservation), and the floor record covers what the prepay record knows (a record from
+    firmware without a floor record). A failed write here is retried by the next use."""
+    f = p.floor
+    low = seq_floor + 1
+    if p.recovered and f.evt + 1 > low:
+        low = f.evt + 1           # the events pending in the lost record are lost anyway
+    if p.next_seq < low:
+        p.next_seq = low
+    try:
+        f.use_cmd(p.cmd["last_seq"])
+        f.reserve_evt(p.next_seq - 1)
+    except OSError:
+        pass
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(v[k]) for k in v}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v                      # int, str, bool, None: immutable
+
+
+def snapshot(p):
+    d = p.to_dict()
+    for k in d:
+        # emitted events are never changed afterwards: the list is copied, not each event
+        # (the pending list is the largest part of the record)
+        d[k] = list(d[k]) if k == "pend" else _copy(d[k])
+    return (d, p._urgent, p._unsaved_use, p.hist_dirty)
+
+
+def rollback(p, snap):
+    d, p._urgent, p._unsaved_use, p.hist_dirty = snap
+    # drivers and the token entry hold the ext parts they own (prepay.ext["elec"], ...):
+    # those dicts are restored in place, so every holder sees the rolled-back values
+    live = p.ext
+    for k in list(live):
+        if k not in d["ext"]:
+            del live[k]
+    for k in d["ext"]:
+        v = d["ext"][k]
+        if type(live.get(k)) is dict and type(v) is dict:
+            live[k].clear()
+            live[k].update(v)
+        else:
+            live[k] = v
+    d["ext"] = live
+    p._restore(d)                 # the copy becomes the live state
+
+
+# ---- views ----------------------------------------------------------------------------
+def status(p, now_s):
+    check_now(now_s)
+    t = p.today or [0, 0, 0, 0]
+    return {"balance": p.led.balance_minor, "supply": p.supply.state,
+            "alarms": sorted(p.alarms), "latches": sorted(p.supply.latches),
+            "tariff": tariff.describe(p.tar, now_s), "price_now": tariff.price_at(p.tar, now_s),
+            "register": p.register, "today_use": t[1],
+            "today_cost": t[2] // 1000000 + t[3],
+            "credits": p.led.credits_minor, "charges": p.led.charges_minor,
+            "standing": p.led.standing_minor, "recovered": p.led.recovered_minor,
+            "emergency_offered": credit.emergency_offered(p.cr, p.cfg, p.led.balance_minor),
+            "credit": credit.describe(p.cr, p.cfg, p.led.balance_minor),
+            "unsaved_use": p._unsaved_use, "pending_events": len(p.pending),
+            "dropped_events": p.dropped, "save_errors": p.save_errors}

@@ -17,9 +17,11 @@ class Writer(io.IOBase):
     # a 16 KiB record as one str may not fit a fragmented 64 KiB heap. So the record is
     # written key by key, a long list (pending events, the txn ring) in slices of _SPLIT
     # items, each piece by json.dumps() (docs/ledger.md, "Save path").
-    def __init__(self, f):
+    def __init__(self, f, buf=None):
         self.f = f
-        self.b = bytearray(_OUT)
+        # the Store lends its own buffer: a fresh one per save needs a free contiguous
+        # _OUT bytes at every save, the first allocation to fail in a fragmented heap
+        self.b = bytearray(_OUT) if buf is None else buf
         self.k = 0  # bytes held in b
         self.n = 0  # bytes passed to the file
         self.crc = 0
@@ -28,10 +30,11 @@ class Writer(io.IOBase):
         s = memoryview(s)  # a str's UTF-8 bytes (len(str) counts characters)
         m = len(s)
         k = self.k
-        if k + m > _OUT:
+        cap = len(self.b)
+        if k + m > cap:
             self.flush()
             k = 0
-            if m > _OUT:
+            if m > cap:
                 self._out(s)
                 return m
         self.b[k:k + m] = s
@@ -59,7 +62,7 @@ class Writer(io.IOBase):
                 # one level down only where a long list sits (led's txn ring)
                 self.value(x, isinstance(x, dict) and _long_list_in(x))
                 c = ","
-            w("}")
+            w("}" if c == "," else "{}")    # an empty dict still opens its brace
         elif isinstance(v, list) and len(v) > _SPLIT:
             w("[")
             for i in range(0, len(v), _SPLIT):

@@ -50,8 +50,11 @@ class Store:
         self.bytes_written = 0
         self.writes = 0
         self.reasons = {}  # name -> why the last load() ignored a slot (for the event log)
+        # name -> errno of its last write, while that write has not since succeeded: the
+        # app raises storage_fault from it and clears it when it empties (docs/ledger.md)
+        self.failing = {}
         self._seq = {}  # name -> (newest valid seq, its slot "a"/"b") as last seen
-        self._buf = bytearray(256)
+        self._buf = bytearray(512)  # slot CRC reads, and the slot writer's buffer in save()
 
     def _path(self, name, slot):
         return "%s/%s.%s" % (self.root, name, slot)
@@ -139,11 +142,21 @@ class Store:
         return obj
 
     def save(self, name, obj):
-        """Write obj into the slot that does not hold the newest valid copy."""
+        """Write obj into the slot that does not hold the newest valid copy. OSError (flash
+        full or failing): the newest good copy is untouched, and `failing` names the record
+        until a later save of it succeeds."""
         if not _name_ok(name):
             raise ValueError("bad record name")
         if not isinstance(obj, dict):
             raise ValueError("record must be a dict")
+        try:
+            self._save(name, obj)
+        except OSError as e:
+            self.failing[name] = e.args[0] if e.args else 0
+            raise
+        self.failing.pop(name, None)
+
+    def _save(self, name, obj):
         if name not in self._seq:
             self.load(name)  # learn which slot is newest; the loaded body is dropped
         seq, slot = self._seq[name]
@@ -155,7 +168,7 @@ class Store:
         # other one (the newest good copy) untouched
         with open(self._path(name, target), "wb") as f:
             f.write(_PLACEHOLDER)
-            w = Writer(f)
+            w = Writer(f, self._buf)
             w.value(obj, True)
             w.flush()
             n = w.n

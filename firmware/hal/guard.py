@@ -144,7 +144,9 @@ def loop(app, now_s):
             clear_crash_loop()
             _restart()
         return
-    if not _healthy and now_s - _boot_s >= HEALTHY_S:
+    # healthy after HEALTHY_S of monotonic time since boot: setting the clock (the `time`
+    # op, NTP after an unset RTC) must not make a crash-looping boot look healthy
+    if not _healthy and app.clock.mono_s() >= HEALTHY_S:
         _healthy = True
         rec = _load()
         if rec["boots"] and not rec.get("latched"):
@@ -159,7 +161,10 @@ def enter_minimal(app, now_s):
     app.driver.safe_stop(now_s)
     if "crash_loop" not in app.prepay.alarms:
         app.prepay.alarm("crash_loop", now_s, resets=RESETS, cause=CAUSE)
-    app.prepay.save()
+    try:
+        app.prepay.save()
+    except OSError as e:            # a failing flash is no reason to leave minimal mode
+        print("boot: cannot save the crash_loop alarm (%r)" % e)
 
 
 def clear_crash_loop():

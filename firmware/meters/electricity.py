@@ -2,17 +2,14 @@
 # identification and electrical protection, on the shared prepay core.
 # Board attributes used (docs/electricity.md): meter_uart, meter_poll_ms, relay_set,
 # relay_reset, sleep_ms, clock (and sim() on the sim board).
-from meters import bl0942, relay, malicious_load, protection
+# The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
+# cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
+# wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
+from meters import bl0942, relay, malicious_load, protection, elec_config
 
 RECORD = "elec"            # driver store record: relay position + trip counters (rare writes)
 UWH_PER_WH = 1000000
 IC_MISSING_S = 5           # seconds without a good frame before metering_fault
-
-
-def _merge(defaults, patch):
-    d = dict(defaults)
-    d.update(patch)
-    return d
 
 
 class Driver:
@@ -21,51 +18,65 @@ class Driver:
     ARMS = False
     ALWAYS_ONLINE = True
     CONFIG_KEYS = ("bl0942", "relay", "malicious_load", "overload", "voltage")
+    RECORD = RECORD
 
     def __init__(self, prepay, board, cfg, store):
         self.p = prepay
         self.b = board
         self.store = store
         st = store.load(RECORD) or {}
-        # runtime `config` ops persist here and win over config.json's values
-        self.over = st.get("cfg") or {}
-        cfg = dict(cfg or {})
-        for k, v in self.over.items():
-            d = dict(cfg.get(k) or {})
-            d.update(v)
-            cfg[k] = d
-        self.rcfg = _merge(relay.DEFAULTS, relay.validate(cfg.get("relay", {})))
-        self.mcfg = _merge(malicious_load.DEFAULTS,
-                           malicious_load.validate(cfg.get("malicious_load", {})))
-        self.ocfg = _merge(protection.OVERLOAD_DEFAULTS,
-                           protection.validate_overload(cfg.get("overload", {})))
-        self.vcfg = _merge(protection.VOLTAGE_DEFAULTS,
-                           protection.validate_voltage(cfg.get("voltage", {})))
+        # runtime `config` ops persist here and win over config.json's values; overrides
+        # this firmware refuses (an older firmware's record) are dropped with an event,
+        # never a reason not to start (config.json itself must be valid: exit 2)
+        self.over = st.get("cfg") if isinstance(st.get("cfg"), dict) else {}
+        self._dirty = False
+        try:
+            cfg = elec_config.settings(self, cfg, self.over)
+        except (ValueError, TypeError, AttributeError) as e:
+            if not self.over:
+                raise
+            prepay.emit("config_dropped", board.clock.now_s(), reason=str(e)[:60])
+            self.over = {}
+            self._dirty = True
+            cfg = elec_config.settings(self, cfg, {})
         self.ic = bl0942.BL0942(board.meter_uart, cfg.get("bl0942"))
         self.poll_ms = getattr(board, "meter_poll_ms", 0) or 0
         self.relay = relay.Relay(board.relay_set, board.relay_reset, board.sleep_ms,
                                  self.rcfg, closed=st.get("closed"))
         self.vote = malicious_load.StepVote(self.mcfg)
-        self.ml = protection.Recloser(st.get("ml"))
-        self.overload = protection.Overload(self.ocfg, st.get("ol"))
-        self.volt = protection.Voltage(self.vcfg)
+        self.mono = mono = board.clock.mono_s()
+        self.ml = protection.Recloser(st.get("ml"), mono, self.mcfg["reclose_s"])
+        self.overload = protection.Overload(self.ocfg, st.get("ol"), mono)
+        # what each latch on flash needs in order to clear by its own rule after a boot
+        # (docs/electricity.md): the voltage fault it stands for (ends after normal_s in
+        # band), and a reclose window for a trip whose detector state did not load
+        latches = prepay.supply.latches
+        vfault = None
+        for name in ("over_voltage", "under_voltage"):
+            if name in latches:
+                vfault = name
+        self.volt = protection.Voltage(self.vcfg, vfault)
+        if "overload" in latches and not self.overload.tripped:
+            self.overload.latched(mono)
+        if "malicious_load" in latches and not (self.ml.locked or self.ml.reclose_at is not None):
+            self.ml.latched(mono, self.mcfg["reclose_s"])
         ext = prepay.ext.get("elec")
         if not isinstance(ext, dict):
             ext = {"carry_uwh": 0, "register_wh": 0}
             prepay.ext["elec"] = ext
         self.ext = ext
         self._t0 = None            # start of the interval not yet handed to prepay.consume
-        self._t_frame = None
+        self._t_frame = None       # mono_s of the last frame (the energy plausibility interval)
         self.last = None           # last decoded bl0942.Sample
         self._missing_s = 0
         self._booted = False
         self._credit_wait_since = None
-        self._dirty = False
         if not self.poll_ms:
             self.ic.request()
 
     # ---- the metering tick ----
     def tick(self, now_s):
+        self.mono = self.b.clock.mono_s()
         frames = self.ic.frames()
         if not self.poll_ms:
             self.ic.request()      # answer arrives for the next tick
@@ -100,8 +111,9 @@ class Driver:
                     break
         last = self.ic.decode(frames[-1])
         self.last = last
-        dt = now_s - self._t_frame if self._t_frame is not None else 1
-        self._t_frame = now_s
+        m = self.mono
+        dt = m - self._t_frame if self._t_frame is not None else 1
+        self._t_frame = m
         ext = self.ext
         ext["carry_uwh"] += self.ic.energy_uwh(last.cf_cnt, dt)
         wh = ext["carry_uwh"] // UWH_PER_WH
@@ -118,14 +130,14 @@ class Driver:
         if self.mcfg["mode"] == "alarm":
             self.p.alarm("malicious_load", now_s, latch=False, **fields)
             return
-        action = self.ml.trip(now_s, self.mcfg["reclose_s"], self.mcfg["lockout_trips"])
+        action = self.ml.trip(self.mono, self.mcfg["reclose_s"], self.mcfg["lockout_trips"])
         self._dirty = True
         self.p.alarm("malicious_load", now_s, latch=True, action=action,
                      trips=len(self.ml.trips), **fields)
         self._open_now(now_s)
 
     def _protect(self, s, now_s):
-        r = self.overload.tick(s.power_w, now_s)
+        r = self.overload.tick(s.power_w, self.mono)
         if r in ("trip", "lockout"):
             self._dirty = True
             self.p.alarm("overload", now_s, latch=True, action=r, power_w=s.power_w,
@@ -133,14 +145,21 @@ class Driver:
             self._open_now(now_s)
         elif r == "reclose":
             self._dirty = True
-            self.p.alarm_clear("overload", now_s)
+            self._clear("overload", now_s)
         v = self.volt.tick(s.voltage_mv, now_s)
         if v is not None:
             if v[0] == "open":
                 self.p.alarm(v[1], now_s, latch=True, voltage_mv=s.voltage_mv)
                 self._open_now(now_s)
             else:
-                self.p.alarm_clear(v[1], now_s)
+                self._clear(v[1], now_s)
+
+    def _clear(self, name, now_s):
+        # a detector's own clear: the alarm may be gone already (a remote or console clear
+        # landed first), which is no error
+        p = self.p
+        if name in p.alarms or name in p.supply.latches:
+            p.alarm_clear(name, now_s)
 
     def _open_now(self, now_s):
         # a safety trip never waits: open in this tick, before the next sample
@@ -156,9 +175,9 @@ class Driver:
         if self.overload.tripped and "overload" not in alarms:
             self.overload.cleared()
             self._dirty = True
-        if self.ml.due(now_s):
+        if self.ml.due(self.mono):
             self._dirty = True
-            self.p.alarm_clear("malicious_load", now_s)
+            self._clear("malicious_load", now_s)
         state = self.p.supply.state
         want = state == "on"
         cur = self.last.current_ma if self.last else 0
@@ -166,24 +185,33 @@ class Driver:
                 cur > self.rcfg["credit_wait_ma"]:
             # DL/T 645 meters: a credit trip waits while the current is high, to spare the contacts
             if self._credit_wait_since is None:
-                self._credit_wait_since = now_s
+                self._credit_wait_since = self.mono
                 self.p.emit("cutoff_deferred", now_s, current_ma=cur)
-            if now_s - self._credit_wait_since < self.rcfg["credit_wait_max_s"]:
+            if self.mono - self._credit_wait_since < self.rcfg["credit_wait_max_s"]:
                 want = True
         if state != "off_credit" or not self.relay.closed:
             self._credit_wait_since = None
-        fb = self.relay.feedback(cur, now_s) if self._booted else None
+        fb = self.relay.feedback(cur, self.mono) if self._booted else None
         if fb == "fault":
             self.p.alarm(self.rcfg["fault_alarm"], now_s, current_ma=cur)
-        elif fb == "ok" and self.rcfg["fault_alarm"] in alarms:
-            self.p.alarm_clear(self.rcfg["fault_alarm"], now_s)
+        elif fb == "ok":
+            self._clear(self.rcfg["fault_alarm"], now_s)
         # at boot always re-pulse: the stored position may predate a power cut mid-pulse
         self.relay.drive(want, force=not self._booted)
         self._booted = True
 
+    def _record(self, over):
+        m = self.b.clock.mono_s()
+        return {"closed": self.relay.closed, "ml": self.ml.to_dict(m),
+                "ol": self.overload.rec.to_dict(m), "cfg": over}
+
     def _persist(self):
-        self.store.save(RECORD, {"closed": self.relay.closed, "ml": self.ml.to_dict(),
-                                 "ol": self.overload.rec.to_dict(), "cfg": self.over})
+        # a failed write (flash full or worn) never stops the tick: the flags stay set and
+        # the next tick writes again (Store.failing raises storage_fault meanwhile)
+        try:
+            self.store.save(RECORD, self._record(self.over))
+        except OSError:
+            return
         self.relay.dirty = False
         self._dirty = False
 
@@ -248,34 +276,8 @@ class Driver:
 
     def check_config(self, patch, now_s):
         """Validate a config patch of CONFIG_KEYS without applying it (ValueError)."""
-        if not isinstance(patch, dict):
-            raise ValueError("config: not a dict")
-        for k in patch:
-            if k not in self.CONFIG_KEYS:
-                raise ValueError("config: unknown electricity key %s" % k)
-        new = {}
-        if "relay" in patch:
-            new["relay"] = relay.validate(patch["relay"])
-        if "malicious_load" in patch:
-            new["malicious_load"] = malicious_load.validate(patch["malicious_load"], self.mcfg)
-        if "overload" in patch:
-            new["overload"] = protection.validate_overload(patch["overload"])
-        if "voltage" in patch:
-            new["voltage"] = protection.validate_voltage(patch["voltage"], self.vcfg)
-        if "bl0942" in patch:
-            new["bl0942"] = bl0942.validate_cal(patch["bl0942"])
-        return new
+        return elec_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        new = self.check_config(patch, now_s)
-        # all valid: apply in place so the parts see it
-        for k, d in (("relay", self.rcfg), ("malicious_load", self.mcfg),
-                     ("overload", self.ocfg), ("voltage", self.vcfg), ("bl0942", self.ic.cal)):
-            if k in new:
-                d.update(new[k])
-                o = self.over.get(k) or {}
-                o.update(new[k])
-                self.over[k] = o
-        self._persist()
-        if "malicious_load" in new:
-            self.vote.reset()
+        """Write, then apply; returns the undo (meters/elec_config.py)."""
+        return elec_config.configure(self, patch)

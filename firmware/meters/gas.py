@@ -3,9 +3,13 @@
 # selfcheck -> the leak check (leak_check.py) -> prepay.confirm_restore(). Shutoffs
 # (gas_safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
 # docs/gas.md.
+# Every safety window (the leak check, the flow windows, long use, the micro-leak clock,
+# the valve's travel time-out) runs on the board clock's mono_s(), never on the wall clock
+# (docs/architecture.md, "Clock contract"): a clock change never shortens or skips one.
 from meters.valve import Valve
 from meters.gas_safety import validate, FlowSafety, BatteryGuard
 from meters.leak_check import LeakCheck
+from meters import gas_config
 
 RECORD = "gas"
 # Shutoffs the resident may reset at the meter with the restoration procedure (JP meter:
@@ -21,26 +25,48 @@ class Driver:
     ARMS = True
     ALWAYS_ONLINE = True
     CONFIG_KEYS = ("gas",)
+    RECORD = RECORD
 
     def __init__(self, prepay, board, cfg, store):
         self.p = prepay
         self.b = board
         self.store = store
         now = board.clock.now_s()
+        mono = board.clock.mono_s()
         st = store.load(RECORD) or {}
-        self.over = dict(st.get("cfg") or (cfg or {}).get("gas") or {})
-        self.s = validate(self.over)
+        base = (cfg or {}).get("gas") or {}
+        self.over = dict(st.get("cfg") or base)
+        try:
+            self.s = validate(self.over)
+        except ValueError as e:
+            # settings this firmware refuses (an older firmware's record): config.json's,
+            # with an event, never a reason not to start
+            if not st.get("cfg"):
+                raise
+            prepay.emit("config_dropped", now, reason=str(e)[:60])
+            self.over = dict(base)
+            self.s = validate(self.over)
         self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
                            board.valve_closed, self.s["valve_timeout_s"], st.get("valve"))
-        self.safety = FlowSafety(self.s, now, st.get("last_quiet_s"), board.pulse_ml)
+        unquiet = st.get("unquiet_s")
+        if not isinstance(unquiet, int) and isinstance(st.get("last_quiet_s"), int):
+            unquiet = now - st["last_quiet_s"]      # a record of firmware that kept wall time
+        self.safety = FlowSafety(self.s, mono, unquiet, board.pulse_ml)
         self.bat = BatteryGuard(self.s)
+        # the battery level a latch stands for: a boot (a cell swap is one) re-measures it
+        # from there, so a good cell clears low_voltage by its rule and a weak one cannot
+        if "low_voltage" in prepay.supply.latches or "low_voltage" in prepay.alarms:
+            self.bat.level = "shut"
+        elif "low_voltage_warn" in prepay.alarms:
+            self.bat.level = "warn"
         self.bat.mv = self._battery_mv()     # a reading before the first tick (boot-time button)
         self.check = LeakCheck(self.s)
         self.tamper = getattr(board, "tamper", None)
         self._pulses = board.flow.value()
         self._rem_ml = prepay.ext.get("gas_rem_ml", 0)
         self._t = now
-        self._saved_s = now
+        self._saved_mono = mono
+        self._save_due = False       # a driver-record write failed: retried every tick
         self.react = {}              # alarm name -> now_s it was raised (bench figures)
         if st.get("check"):
             # Rebooted during a leak check: its result is unknown, the valve comes back closed.
@@ -52,11 +78,19 @@ class Driver:
         self._save(now)
 
     # ---- persistence (driver record, not money) ---------------------------------
+    def _record(self, over):
+        return {"valve": self.valve.to_dict(), "cfg": over,
+                "unquiet_s": self.safety.unquiet_s, "check": self.check.active}
+
     def _save(self, now_s):
-        self.store.save(RECORD, {"valve": self.valve.to_dict(), "cfg": self.over,
-                                 "last_quiet_s": self.safety.last_quiet_s,
-                                 "check": self.check.active})
-        self._saved_s = now_s
+        # a failed write (flash full or worn) never stops the safety tick: the record is
+        # written again at the next tick (Store.failing raises storage_fault meanwhile)
+        try:
+            self.store.save(RECORD, self._record(self.over))
+            self._save_due = False
+        except OSError:
+            self._save_due = True
+        self._saved_mono = self.b.clock.mono_s()
 
     # ---- the tick ------------------------------------------------------------------
     def period_s(self):
@@ -64,6 +98,7 @@ class Driver:
 
     def tick(self, now_s):
         b, p = self.b, self.p
+        mono = b.clock.mono_s()
         c = b.flow.value()
         d = c - self._pulses
         self._pulses = c
@@ -79,7 +114,7 @@ class Driver:
         p.ext["gas_rem_ml"] = self._rem_ml
         self._t = now_s
         gal = b.vibration.read_uv() // b.vib_uv_per_gal
-        for name, f in self.safety.feed(now_s, ml, gal):
+        for name, f in self.safety.feed(mono, ml, gal):
             self._finding(name, f, now_s)
         self._battery(self._battery_mv(), now_s)
         if self.tamper is not None and self.tamper.value() and "tamper" not in p.alarms:
@@ -89,7 +124,7 @@ class Driver:
             self.button(now_s)
         self._leak_check(now_s, ml)
         self._drive(now_s)
-        if now_s - self._saved_s >= self.s["save_s"]:
+        if self._save_due or mono - self._saved_mono >= self.s["save_s"]:
             self._save(now_s)
 
     def _shut(self, name, now_s, **f):
@@ -140,14 +175,14 @@ class Driver:
             self.p.emit("leak_check", now_s, result="abort", reason=self.p.supply.state)
             self._save(now_s)
             return
-        r = chk.feed(now_s, ml, self.valve.position)
+        r = chk.feed(self.b.clock.mono_s(), ml, self.valve.position)
         if r is None:
             return
         res, f = r
         self.p.emit("leak_check", now_s, result=res, **f)
         if res == "pass":
             self.p.confirm_restore(now_s)
-            self.safety.reopened(now_s)
+            self.safety.reopened(self.b.clock.mono_s())
         elif res == "fail":
             self._shut("leak_on_restore", now_s, vol_ml=f["vol_ml"])
         self._save(now_s)
@@ -156,12 +191,13 @@ class Driver:
         st = self.p.supply.state
         want = (st == "on" or (st == "armed" and self.check.active)) and self.bat.can_open()
         v = self.valve
+        mono = self.b.clock.mono_s()      # the valve's travel time-out
         if want and v.position in ("closed", "closing"):
-            if not v.command(True, now_s):
+            if not v.command(True, mono):
                 self.p.emit("valve", now_s, position=v.position, refused="fault")
         elif not want and v.position in ("open", "opening"):
-            v.command(False, now_s)
-        for e in v.poll(now_s):
+            v.command(False, mono)
+        for e in v.poll(mono):
             self._valve_event(e, now_s)
 
     def _valve_event(self, e, now_s):
@@ -173,7 +209,7 @@ class Driver:
             self._shut("valve_fault", now_s, reason=e["reason"], target=e["target"])
             self.check.stop()
             if e["target"] == "open":
-                self.valve.command(False, now_s)   # one attempt back to the safe end
+                self.valve.command(False, self.b.clock.mono_s())   # one attempt back to the safe end
             self._save(now_s)
         else:
             p.emit("valve_drift", now_s, position=e["position"])
@@ -204,14 +240,19 @@ class Driver:
             return "locked"
         return self._start_check(now_s, "button")
 
-    def _start_check(self, now_s, via):
+    def _refusal(self):
         if not self.bat.can_start():
-            self.p.emit("leak_check", now_s, result="refused", reason="low_voltage", via=via)
             return "low_voltage"
         if self.valve.fault:
-            self.p.emit("leak_check", now_s, result="refused", reason="valve_fault", via=via)
             return "valve_fault"
-        self.check.start(now_s, via)
+        return None
+
+    def _start_check(self, now_s, via):
+        why = self._refusal()
+        if why:
+            self.p.emit("leak_check", now_s, result="refused", reason=why, via=via)
+            return why
+        self.check.start(self.b.clock.mono_s(), via)
         self.p.emit("leak_check", now_s, result="started", via=via, check_s=self.s["check_s"])
         self._save(now_s)
         self._drive(now_s)
@@ -228,6 +269,9 @@ class Driver:
             raise ValueError("not_armed")
         if self.check.active:
             raise ValueError("check already running")
+        why = self._refusal()
+        if why:
+            raise ValueError(why)       # a refused command changes nothing, emits nothing
         r = self._start_check(now_s, "selfcheck")
         if r != "started":
             raise ValueError(r)
@@ -251,24 +295,11 @@ class Driver:
         return alarm in (REMOTE_CLEARABLE if remote else RESIDENT_CLEARABLE)
 
     def check_config(self, patch, now_s):
-        if not isinstance(patch, dict) or set(patch) - set(self.CONFIG_KEYS):
-            raise ValueError("unknown gas driver key")
-        g = patch.get("gas", {})
-        if not isinstance(g, dict):
-            raise ValueError("gas config must be an object")
-        merged = dict(self.over)
-        merged.update(g)
-        return validate(merged)
+        return gas_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        s = self.check_config(patch, now_s)
-        self.over.update(patch.get("gas", {}))
-        self.s.clear()
-        self.s.update(s)
-        last = self.safety.last_quiet_s
-        self.safety = FlowSafety(self.s, now_s, last, self.b.pulse_ml)
-        self.valve.timeout_s = self.s["valve_timeout_s"]
-        self._save(now_s)
+        """Write, then apply; returns the undo (meters/gas_config.py)."""
+        return gas_config.configure(self, patch, now_s)
 
     def safe_stop(self, now_s):
         self.check.stop()

@@ -1,5 +1,6 @@
 # Gas safety detectors: plain logic, fed once per tick with the millilitres that went
-# through the meter since the last tick. No clock, no hardware. Thresholds follow the
+# through the meter since the last tick and the monotonic time (mono_s: never moved by a
+# change of the wall clock, docs/architecture.md). No clock, no hardware. Thresholds follow the
 # Japanese microcomputer gas meter (マイコンメーター) and GB SMETS2 (shared/domain.md);
 # every default is listed with its source in docs/gas.md.
 
@@ -77,7 +78,7 @@ class FlowSafety:
     in SHUTOFFS, the rest are warnings/records."""
     SHUTOFFS = ("over_flow", "flow_surge", "uncontrolled_flow", "long_use", "seismic")
 
-    def __init__(self, s, now_s, last_quiet_s=None, pulse_ml=10):
+    def __init__(self, s, mono_s, unquiet_s=None, pulse_ml=10):
         self.s = s
         # One sensor pulse of dead band: a window can hold one pulse more than the true
         # volume, so a flow exactly at a threshold never trips (resolution: pulse_ml per
@@ -88,7 +89,7 @@ class FlowSafety:
         self._sums = [0] * (s["surge_window_s"] + 1)   # window sums, ring
         self._i = 0
         self._j = 0
-        self._t = now_s
+        self._t = mono_s
         self.sum_ml = 0                # mL in the current rate window
         self._over_s = 0
         self._reopen_s = None
@@ -98,9 +99,24 @@ class FlowSafety:
         self._min_t = 0
         self._idle_s = 0
         self._quiet_s = 0
-        self.last_quiet_s = now_s if last_quiet_s is None else last_quiet_s
+        # seconds of use without a quiet period (the micro-leak clock); persisted by the
+        # driver every save_s, so a reboot loses at most that much of the window
+        self.unquiet_s = unquiet_s if isinstance(unquiet_s, int) and unquiet_s > 0 else 0
         self.micro_leak = False
         self._quake = False
+
+    def retune(self, s):
+        """New settings (the same dict, updated in place by the driver): the timers and runs
+        go on; only a ring whose length changed is rebuilt from its newest samples."""
+        self.s = s
+        w = s["rate_window_s"]
+        if w != len(self._sec):
+            old = self._sec[self._i:] + self._sec[:self._i]     # oldest first
+            new = ([0] * w + old)[-w:]
+            self._sec, self._i, self.sum_ml = new, 0, sum(new)
+        n = s["surge_window_s"] + 1
+        if n != len(self._sums):
+            self._sums, self._j = [self.sum_ml] * n, 0
 
     def rate_lph(self):
         return self.sum_ml * 3600 // (self.s["rate_window_s"] * 1000)
@@ -108,9 +124,9 @@ class FlowSafety:
     def flowing(self):
         return self.sum_ml > 0
 
-    def reopened(self, now_s):
-        """The valve has just been re-opened (leak check start): watch uncontrolled flow."""
-        self._reopen_s = now_s
+    def reopened(self, mono_s):
+        """The valve has just been re-opened (leak check pass): watch uncontrolled flow."""
+        self._reopen_s = mono_s
 
     def _above(self, ml, lph):
         # ml over the rate window vs a rate in L/h, exact integers (no truncation)
@@ -125,6 +141,7 @@ class FlowSafety:
         self._j = (self._j + 1) % len(self._sums)
 
     def feed(self, now_s, ml, gal=0):
+        """now_s: monotonic seconds (board clock mono_s)."""
         s = self.s
         dt = now_s - self._t
         if dt <= 0:
@@ -204,18 +221,19 @@ class FlowSafety:
             out.append(("long_use", {"flow_lph": lph, "minutes": el // 60, "limit_min": limit_min}))
 
     def _micro(self, now_s, dt, ml, out):
+        self.unquiet_s += dt
         if ml == 0:
             self._quiet_s += dt
             if self._quiet_s >= self.s["quiet_s"]:
-                self.last_quiet_s = now_s
+                self.unquiet_s = 0
                 if self.micro_leak:
                     self.micro_leak = False
                     out.append(("micro_leak_clear", {}))
         else:
             self._quiet_s = 0
-        if not self.micro_leak and now_s - self.last_quiet_s >= self.s["micro_leak_days"] * 86400:
+        if not self.micro_leak and self.unquiet_s >= self.s["micro_leak_days"] * 86400:
             self.micro_leak = True
-            out.append(("micro_leak", {"days": (now_s - self.last_quiet_s) // 86400}))
+            out.append(("micro_leak", {"days": self.unquiet_s // 86400}))
 
 
 class BatteryGuard:

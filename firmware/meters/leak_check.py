@@ -4,6 +4,8 @@
 # check closes the valve again. The volume budget is exact integer arithmetic:
 #     fail  <=>  vol_ml * 3600 > leak_lph * 1000 * check_s
 # and the check fails as soon as the budget is exceeded (a burner left open fails in seconds).
+# Times are monotonic seconds (the board clock's mono_s): a change of the wall clock during
+# the check neither shortens nor ends it (docs/gas.md). A reboot aborts a running check.
 
 IDLE = None
 OPENING = "opening"
@@ -23,10 +25,10 @@ class LeakCheck:
     def active(self):
         return self.phase is not IDLE
 
-    def start(self, now_s, via):
+    def start(self, mono_s, via):
         self.phase = OPENING
         self.via = via
-        self.t0_s = now_s
+        self.t0_s = mono_s
         self.watch_s = None
         self.vol_ml = 0
 
@@ -36,25 +38,25 @@ class LeakCheck:
     def budget_exceeded(self):
         return self.vol_ml * 3600 > self.s["leak_lph"] * 1000 * self.s["check_s"]
 
-    def feed(self, now_s, ml, valve_position):
+    def feed(self, mono_s, ml, valve_position):
         """-> None while running, else (result, fields) with result "pass"/"fail"/"abort"."""
         if self.phase is IDLE:
             return None
         self.vol_ml += ml
-        f = {"via": self.via, "vol_ml": self.vol_ml, "elapsed_s": now_s - self.t0_s}
+        f = {"via": self.via, "vol_ml": self.vol_ml, "elapsed_s": mono_s - self.t0_s}
         if self.budget_exceeded():
             self.phase = IDLE
             return ("fail", f)
         if self.phase == OPENING:
             if valve_position == "open":
                 self.phase = WATCHING
-                self.watch_s = now_s
+                self.watch_s = mono_s
             elif valve_position == "fault":
                 self.phase = IDLE
                 f["reason"] = "valve_fault"
                 return ("abort", f)
             return None
-        if now_s - self.watch_s >= self.s["check_s"]:
+        if mono_s - self.watch_s >= self.s["check_s"]:
             self.phase = IDLE
             return ("pass", f)
         return None

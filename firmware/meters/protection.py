@@ -52,16 +52,28 @@ def validate_voltage(patch, current=None):
 
 
 class Recloser:
-    """Counts trips in a rolling 24 h window; auto reclose after delay_s unless locked."""
+    """Counts trips in a rolling 24 h window; auto reclose after delay_s unless locked.
+    Times are monotonic seconds (mono_s: a wall-clock change never shortens a wait or
+    forgets a trip). Persisted as ages and a pending flag (to_dict), never as clock
+    readings: after a reboot the trips count from the boot (the time the meter was off is
+    not counted, so the 24 h window only grows) and a pending reclose waits its full delay
+    again (docs/electricity.md)."""
 
-    def __init__(self, state=None):
-        st = state or {}
-        self.trips = list(st.get("trips", []))
-        self.locked = bool(st.get("locked", False))
-        self.reclose_at = st.get("reclose_at")
+    def __init__(self, state=None, mono_s=0, delay_s=60):
+        st = state if isinstance(state, dict) else {}
+        if "ages" in st:
+            ages = [a for a in st["ages"] if isinstance(a, int) and 0 <= a < DAY_S]
+            pending = st.get("pending") is True
+        else:                            # a record of firmware that kept wall-clock times
+            ages = [0 for t in st.get("trips", ()) if isinstance(t, int)]
+            pending = st.get("reclose_at") is not None
+        self.trips = [mono_s - a for a in ages]
+        self.locked = st.get("locked") is True
+        self.reclose_at = mono_s + delay_s if pending and not self.locked else None
 
-    def to_dict(self):
-        return {"trips": self.trips, "locked": self.locked, "reclose_at": self.reclose_at}
+    def to_dict(self, mono_s):
+        return {"ages": [mono_s - t for t in self.trips if mono_s - t < DAY_S],
+                "locked": self.locked, "pending": self.reclose_at is not None}
 
     def trip(self, now_s, delay_s, lockout_trips):
         self.trips = [t for t in self.trips if now_s - t < DAY_S]
@@ -79,6 +91,14 @@ class Recloser:
         self.reclose_at = None
         return True
 
+    def latched(self, now_s, delay_s):
+        """Its latch is on flash but this state was lost (a driver record that did not
+        load): count it as a trip and restart the reclose window (fail safe: the supply
+        stays open for a full delay, and repeated trips still lock out)."""
+        if not self.locked and self.reclose_at is None:
+            self.trips.append(now_s)
+            self.reclose_at = now_s + delay_s
+
     def cleared(self):
         """A remote / console clear: unlock, forget today's trips."""
         self.locked = False
@@ -87,14 +107,16 @@ class Recloser:
 
 
 class Overload:
-    def __init__(self, cfg, state=None):
+    """Trips after guard_s ticks (one a second) above limit_w; times are monotonic."""
+
+    def __init__(self, cfg, state=None, mono_s=0):
         self.cfg = cfg
-        self.rec = Recloser(state)
+        self.rec = Recloser(state, mono_s, cfg["restore_s"])
         self.tripped = self.rec.locked or self.rec.reclose_at is not None
         self._over_s = 0
 
     def tick(self, power_w, now_s):
-        """Once per second. Returns None or one of "trip", "lockout", "reclose"."""
+        """Once per second (now_s: mono_s). Returns None or "trip", "lockout", "reclose"."""
         if self.tripped:
             if self.rec.due(now_s):
                 self.tripped = False
@@ -111,6 +133,10 @@ class Overload:
             self._over_s = 0
         return None
 
+    def latched(self, now_s):
+        self.rec.latched(now_s, self.cfg["restore_s"])
+        self.tripped = True
+
     def cleared(self):
         self.rec.cleared()
         self.tripped = False
@@ -121,9 +147,11 @@ class Voltage:
     """Opens after out_s out of band, recloses after normal_s in band. The BL0942 voltage
     channel sits on the supply side of the relay, so it still measures while open."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, fault=None):
         self.cfg = cfg
-        self.fault = None         # None, "over_voltage" or "under_voltage"
+        # None, "over_voltage" or "under_voltage"; at boot the latch on flash says which,
+        # so the fault ends only after normal_s in band, as before the reboot
+        self.fault = fault
         self._out_s = 0
         self._norm_s = 0
         self._kind = None

@@ -10,6 +10,11 @@
 # balance; after a reboot the pulses since the saved mark are billed again from the counter,
 # which the ULP keeps in RTC memory. Only a power cut (counters zeroed) loses the pulses since
 # the last prepay save (bounded by the core's consumption batch).
+#
+# The detectors' windows and the valve's travel time-out run on the board clock's mono_s()
+# (docs/architecture.md, "Clock contract": it keeps counting through deep sleep); billing and
+# the calendar on the wall clock. The first interval after a power-on has no monotonic
+# length (mono_s restarted): it is billed but not fed to the detectors (docs/water.md).
 from meters import water_cfg
 from meters.leak import Leak
 from meters.magnetic import Magnetic
@@ -18,18 +23,6 @@ from meters.water_exercise import Exercise
 from meters.water_flow import Run, high_flow
 from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
-
-
-def urgent(e):
-    """Events that need a radio session at once (the rest ride on the next one): a raised
-    alarm, a low-balance warning, a store recovery, the supply going off by itself.
-    A supply change made by a session's own commands (remote, a recharge's "on") is not."""
-    t = e["type"]
-    if t == "alarm":
-        return e.get("active") is True
-    if t == "supply":
-        return e.get("state") not in ("on", "off_remote")
-    return t in ("low_balance", "store_recovery")
 
 
 def target_of(want_open):
@@ -73,16 +66,15 @@ class Driver:
         self.reverse = Run("reverse_flow", st.get("rev"))
         self.dry = Run("dry", st.get("dry"))
         self.mag = Magnetic(st.get("mag"))
-        self.sess = Sessions(now, st.get("sess"))
+        self.sess = Sessions(now, st.get("sess"), st)
         self.ex = Exercise(self.cfg, self.tz_s, now, st.get("ex"))
         self.batt = st.get("bat", 0)            # 0 ok, 1 low alarm raised, 2 valve parked
-        self.seen_seq = st.get("seq", 0)
-        self.last_supply = st.get("sup")
-        self.last_alarms = st.get("al", [])
         self.wake_now = False
         self.flow_mlph = 0
         self.flash_s = st.get("fs", now)       # last write of the flash record
         self.flash_dirty = False
+        mt = st.get("mt")
+        self.mono_t = mt if self.kept and isinstance(mt, int) else None   # mono_s at the last tick
         self.valve = Valve(board.valve_open, board.valve_close, board.valve_opened,
                            board.valve_closed, self.cfg["valve_timeout_s"], st.get("valve"))
         self.valve_retry = False
@@ -96,6 +88,14 @@ class Driver:
             m["f"], m["r"] = 0, 0
         prepay.ext["water"] = m
         self.m = m
+        # the detectors' own mark (counters and time they last saw) lives in RTC memory with
+        # their state: after a deep-sleep wake the billed mark may be older (it is saved with
+        # the balance only), and feeding that interval again would count it twice
+        dm = st.get("dm") if self.restored == "rtc" else None
+        if not (isinstance(dm, list) and len(dm) == 3 and m["f"] <= dm[0] <= f
+                and m["r"] <= dm[1] <= r and m["t"] <= dm[2] <= now):
+            dm = [m["f"], m["r"], m["t"]]
+        self.dm = dm
 
     # ---------------------------------------------------------------- one wake
     def tick(self, now_s):
@@ -105,8 +105,10 @@ class Driver:
         m = self.m
         f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
         dfwd, drev = f - m["f"], r - m["r"]
+        dm = self.dm
         if dfwd < 0 or drev < 0:       # a counter went back: a power cut we missed
             dfwd, drev = max(f, 0), max(r, 0)
+            dm[0] = dm[1] = 0
         t0 = m["t"]
         vol_ml = dfwd * self.mlpp
         total_ml = m["rem"] + vol_ml
@@ -116,13 +118,21 @@ class Driver:
         # the mark and the remainder change together with the balance (same record)
         m["f"], m["r"], m["rem"], m["t"] = f, r, total_ml % 1000, max(t0, now_s)
         m["rml"] += drev * self.mlpp   # reverse register: counted, never billed
-        dt = now_s - t0
-        if dt > 0:
-            self.flow_mlph = vol_ml * 3600 // dt
-            self._detectors(t0, now_s, dt, vol_ml, drev)
+        mono = self.b.clock.mono_s()
+        mt = self.mono_t
+        mdt = mono - mt if mt is not None and mono >= mt else 0
+        self.mono_t = mono
+        # the detectors see each interval once, from their own mark (see __init__), over
+        # its length in monotonic seconds; after a cold boot the first interval is unknown
+        if mdt > 0 or mt is None:
+            dvol_ml, ddrev = max(f - dm[0], 0) * self.mlpp, max(r - dm[1], 0)
+            if mdt > 0:
+                self.flow_mlph = dvol_ml * 3600 // mdt
+                self._detectors(mdt, dvol_ml, ddrev)
+            dm[0], dm[1], dm[2] = f, r, now_s
         self._magnet(now_s)
         self._battery(now_s)
-        self._valve(now_s, dt > 0 and (vol_ml or drev))
+        self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
 
     def _raise(self, name, now_s, latch=False, **fields):
@@ -134,9 +144,11 @@ class Driver:
             self.p.alarm_clear(name, now_s)
         self.flash_dirty = True
 
-    def _detectors(self, t0, now_s, dt, vol_ml, drev):
+    def _detectors(self, dt, vol_ml, drev):
+        # dt: the interval's length in monotonic seconds
         cfg = self.cfg
-        res = self.leak.update(t0, now_s, vol_ml, cfg)
+        now_s = self.now_s
+        res = self.leak.update(dt, vol_ml, cfg)
         if res:
             if res[0] == "raise":
                 self._raise(Leak.NAME, now_s, **res[1])
@@ -192,7 +204,7 @@ class Driver:
             self._clear("battery_park", now_s)
 
     # ---------------------------------------------------------------- the valve
-    def _valve(self, now_s, flowing):
+    def _valve(self, now_s, mono, flowing):
         v = self.valve
         # the actuator is open only while the supply is "on" (architecture.md); a battery
         # park to "closed" works through its latched alarm, a park to "open" leaves it so
@@ -204,8 +216,8 @@ class Driver:
         busy = "opening" if want else "closing"
         if v.position not in (target_of(want), busy) and (not v.fault or self.valve_retry):
             self.valve_retry = False
-            v.command(want, now_s)
-        for e in v.poll(now_s):
+            v.command(want, mono)
+        for e in v.poll(mono):
             if e["event"] == "fault" and "valve_fault" not in self.p.alarms:
                 self._raise("valve_fault", now_s, reason=e["reason"], target=e["target"])
                 self.ex.abort()
@@ -218,18 +230,25 @@ class Driver:
                 "rev": self.reverse.to_dict(), "dry": self.dry.to_dict(),
                 "mag": self.mag.to_dict(), "sess": self.sess.to_dict(),
                 "ex": self.ex.to_dict(), "bat": self.batt,
-                "seq": self.seen_seq, "sup": self.last_supply, "al": self.last_alarms,
-                "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch}
+                "seq": self.sess.seen_seq, "sup": self.sess.last_supply, "al": self.sess.last_alarms,
+                "fs": self.flash_s, "valve": self.valve.to_dict(), "cfgp": self.cfg_patch,
+                "mt": self.mono_t, "dm": self.dm}
 
     def _persist(self, now_s):
         # RTC memory every wake (no wear); flash only when an alarm/valve/magnet state changed
-        # or once a day, so a power cut loses at most a day of detector progress
+        # or once a day, so a power cut loses at most a day of detector progress. A failed
+        # flash write (full or worn) is retried at the next wake, never raised (Store.failing
+        # raises storage_fault meanwhile)
         st = self._state()
         if self.flash_dirty or now_s - self.flash_s >= 86400:
-            self.flash_s = now_s
             st["fs"] = now_s
-            self.store.save("water", st)
-            self.flash_dirty = False
+            try:
+                self.store.save("water", st)
+                self.flash_s = now_s
+                self.flash_dirty = False
+            except OSError:
+                self.flash_dirty = True
+                st["fs"] = self.flash_s
         self.rtc_bytes = rtc_save(self.b.rtc, st)
 
     def period_s(self):
@@ -245,40 +264,28 @@ class Driver:
         return plan(s, wake_pulses(self.cfg, self.mlpp)) if plan else s
 
     def session_due(self, now_s):
-        reason = None
-        for e in self.p.pending_events():
-            if e["seq"] > self.seen_seq:
-                self.seen_seq = e["seq"]
-                if urgent(e):
-                    reason = reason or e["type"]
-        # the same seen from the state, for events drained before this call (a command
-        # handled during a session drains its events at once)
-        al = sorted(self.p.alarms)
-        if al != self.last_alarms:
-            if [a for a in al if a not in self.last_alarms]:
-                reason = reason or "alarm"
-            self.last_alarms = al
-        sup = self.p.supply.state
-        if sup != self.last_supply:
-            self.last_supply = sup
-            if sup not in ("on", "off_remote"):
-                reason = reason or "supply"
-        if reason:
-            self.sess.request(reason)
-        reason = self.sess.due(now_s, self.cfg, sup == "off_credit")
+        reason = self.sess.check(self.p, now_s, self.cfg)
         if reason is None:
             return False
-        self.sess.done(now_s, reason)
         self.last_reason = reason
         self.rtc_bytes = rtc_save(self.b.rtc, self._state())
         return True
+
+    def session_end(self, now_s, ok):
+        """The app's word on the session session_due() started: ok when the broker was
+        reached and the outbox drained; otherwise it is retried with backoff."""
+        self.sess.ended(now_s, ok, self.cfg)
+        self.rtc_bytes = rtc_save(self.b.rtc, self._state())
+
+    def session_max_ms(self):
+        return self.cfg["session_max_s"] * 1000
 
     # ---------------------------------------------------------------- contract
     def button(self, now_s):
         # the resident paid and presses the button: fetch the credit now; confirm if armed
         if self.p.supply.state == "armed":
             self.p.button(now_s)
-        self.sess.request("button")
+        self.sess.request("button", at_once=True)
         self.wake_now = True
 
     def sim(self, msg):
@@ -322,15 +329,30 @@ class Driver:
         water_cfg.validate(patch, self.cfg)
 
     def configure(self, patch, now_s):
+        """Validate, write the flash record with the new settings (acknowledged to the
+        head-end: on flash before the ack; OSError: nothing changed), then apply. Returns a
+        callable that puts the old settings back (when the prepay save that follows fails)."""
         new = water_cfg.validate(patch, self.cfg)
-        self.cfg = new
         cp = dict(self.cfg_patch)
         cp.update(patch)
-        self.cfg_patch = cp
+        old = (self.cfg, self.cfg_patch, self.ex.next_s)
+        self.cfg, self.cfg_patch = new, cp
+        try:
+            st = self._state()
+            st["fs"] = now_s
+            self.store.save("water", st)
+        except OSError:
+            self.cfg, self.cfg_patch = old[0], old[1]
+            raise
+        self.flash_s = now_s
         self.ex.schedule(new, now_s)
-        # acknowledged to the head-end: on flash before the ack
-        self.flash_dirty = True
-        self._persist(now_s)
+        self.rtc_bytes = rtc_save(self.b.rtc, self._state())
+
+        def undo():
+            self.cfg, self.cfg_patch, self.ex.next_s = old
+            self.flash_dirty = True
+            self._persist(now_s)
+        return undo
 
     def safe_stop(self, now_s):
         self.valve.stop()

@@ -10,6 +10,8 @@ DEFAULTS = {
     "wake_pulses": 0,             # ULP wakes the CPU after this many pulses (0 = from burst_lph)
     "session_report_s": 86400,    # daily report session (domain.md: water reports every 6-24 h)
     "credit_poll_s": 900,         # session interval while the valve is closed for credit (issue: 15 min)
+    "session_max_s": 30,          # radio-on cap of one session (connect, commands, outbox)
+    "session_retry_s": 60,        # a failed session is retried after this, doubling to 6 h
     # leak_suspected (Kamstrup flowIQ LEAK, domain.md)
     "leak_zero_s": 3600,          # a continuous zero-flow period this long...
     "leak_window_s": 86400,       # ...must occur within this window, else leak_suspected
@@ -41,6 +43,8 @@ _RANGES = {
     "wake_pulses": (0, 1000000),
     "session_report_s": (3600, 7 * 86400),
     "credit_poll_s": (60, 86400),
+    "session_max_s": (5, 600),
+    "session_retry_s": (10, 3600),
     "leak_zero_s": (600, 86400),
     "leak_window_s": (3600, 3 * 86400),  # iPERL: 24, 48 or 72 h
     "leak_zero_lph": (0, 100),

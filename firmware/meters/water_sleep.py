@@ -15,22 +15,85 @@ import json
 RTC_MAGIC = b"WTR1"
 
 
+RETRY_MAX_S = 6 * 3600     # a failed session is retried after session_retry_s, doubling to this
+
+
+def urgent(e):
+    """Events that need a radio session at once (the rest ride on the next one): a raised
+    alarm, a low-balance warning, a store recovery, the supply going off by itself.
+    A supply change made by a session's own commands (remote, a recharge's "on") is not."""
+    t = e["type"]
+    if t == "alarm":
+        return e.get("active") is True
+    if t == "supply":
+        return e.get("state") not in ("on", "off_remote")
+    return t in ("low_balance", "store_recovery")
+
+
 class Sessions:
-    def __init__(self, now_s, state=None):
+    """When a radio session is due. A session is over only when the app says how it went
+    (ended): one that could not deliver (no broker, the outbox not drained) keeps its reason
+    and is retried with backoff until one succeeds, so an alarm raised during an outage is
+    not left for the next daily session."""
+
+    def __init__(self, now_s, state=None, drv=None):
         st = state or {}
-        self.last_s = st.get("ls", now_s)      # end of the last session of any kind
+        drv = drv or {}
+        # what the driver has seen of the events, the alarm set and the supply state
+        self.seen_seq = drv.get("seq", 0)
+        self.last_supply = drv.get("sup")
+        self.last_alarms = drv.get("al", [])
+        self.last_s = st.get("ls", now_s)      # end of the last successful session
         self.want = st.get("w")                # reason for an at-once session, or None
         self.count = st.get("n", 0)            # sessions since boot of the record
+        self.retry_s = st.get("rt")            # a failed session is tried again at, or None
+        self.backoff_s = st.get("bo", 0)       # the next retry's delay (0: the first)
+        self.failed = st.get("nf", 0)          # failed sessions (counter)
+        self.reason = None                     # of the session under way
 
     def to_dict(self):
-        return {"ls": self.last_s, "w": self.want, "n": self.count}
+        return {"ls": self.last_s, "w": self.want, "n": self.count, "rt": self.retry_s,
+                "bo": self.backoff_s, "nf": self.failed}
 
-    def request(self, reason):
+    def check(self, p, now_s, cfg):
+        """Asked before the app drains the events (so the new ones are still pending in
+        prepay p): the reason a session starts now, or None."""
+        reason = None
+        for e in p.pending_events():
+            if e["seq"] > self.seen_seq:
+                self.seen_seq = e["seq"]
+                if urgent(e):
+                    reason = reason or e["type"]
+        # the same seen from the state, for events drained before this call (a command
+        # handled during a session drains its events at once)
+        al = sorted(p.alarms)
+        if al != self.last_alarms:
+            if [a for a in al if a not in self.last_alarms]:
+                reason = reason or "alarm"
+            self.last_alarms = al
+        sup = p.supply.state
+        if sup != self.last_supply:
+            self.last_supply = sup
+            if sup not in ("on", "off_remote"):
+                reason = reason or "supply"
+        if reason:
+            self.request(reason)
+        reason = self.due(now_s, cfg, sup == "off_credit")
+        if reason is not None:
+            self.reason = reason
+            self.count += 1
+        return reason
+
+    def request(self, reason, at_once=False):
         if self.want is None:
             self.want = reason
+        if at_once:
+            self.retry_s = None         # the resident pressed the button: try now
 
     def due(self, now_s, cfg, credit_closed):
         """The reason a session is due now, or None."""
+        if self.retry_s is not None:
+            return self.want if now_s >= self.retry_s else None
         if self.want is not None:
             return self.want
         if credit_closed and now_s - self.last_s >= cfg["credit_poll_s"]:
@@ -41,14 +104,25 @@ class Sessions:
             return "daily"
         return None
 
-    def done(self, now_s, reason):
-        self.last_s = now_s
-        self.want = None
-        self.count += 1
+    def ended(self, now_s, ok, cfg):
+        """ok: the broker was reached and the outbox drained."""
+        if ok:
+            self.last_s = now_s
+            self.want = self.retry_s = None
+            self.backoff_s = 0
+        else:
+            self.failed += 1
+            self.want = self.want or self.reason or "retry"
+            d = self.backoff_s or cfg["session_retry_s"]
+            self.retry_s = now_s + d
+            self.backoff_s = min(d * 2, RETRY_MAX_S)
+        self.reason = None
 
     def timer_s(self, now_s, cfg, credit_closed):
         """Seconds to the next timer wake: the wake grid, or sooner for a session."""
         s = cfg["wake_s"]
+        if self.retry_s is not None:
+            return min(s, max(1, self.retry_s - now_s))
         s = min(s, max(1, self.last_s + cfg["session_report_s"] - now_s))
         if credit_closed:
             s = min(s, max(1, self.last_s + cfg["credit_poll_s"] - now_s))

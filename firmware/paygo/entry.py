@@ -7,13 +7,18 @@
 # Lockout (wrong codes only; authentic-but-spent or unsupported codes never count):
 #   the first LOCK_FREE wrong codes in a row are free (STS IEC 62055-41 allows 3
 #   bad entries), then each further wrong code locks entry for 1 min, doubling up to
-#   512 min (OpenPAYGO Token's recommendation, domain.md). It survives reboots and
-#   only an accepted token clears it.
+#   512 min (OpenPAYGO Token's recommendation, docs/offline-topup.md). It survives
+#   reboots. Only a code that credits money, or a remote / technician `clear` of the
+#   LOCK_ALARM raised when the first lock starts, ends it: a code that credits nothing
+#   (a counter sync, a value-0 code) does not, or two wrong codes and an old SYNC code
+#   would repeat for ever. A SYNC code is accepted once (token.count_ok's sync_once).
+import time
 from paygo import token, siphash
 
 LOCK_FREE = 2
 LOCK_BASE_S = 60
 LOCK_MAX_S = 512 * 60
+LOCK_ALARM = "token_lockout"
 _HEX = "0123456789abcdefABCDEF"
 
 
@@ -78,8 +83,33 @@ class TokenEntry:
         _check_state(st)
         self.st = st
 
+    # -- the lockout alarm: raised when a lock starts, cleared with it
+    def _remote_clear(self):
+        # the alarm was cleared by the `clear` op or the console while we held it raised:
+        # that is the remote clear, it ends the lockout
+        st = self.st
+        if st.get("la") and LOCK_ALARM not in self.prepay.alarms:
+            st["fails"] = 0
+            st["lock_until_s"] = 0
+            st["la"] = 0
+
+    def _lock_alarm(self, now_s, on):
+        st = self.st
+        if on and not st.get("la"):
+            st["la"] = 1
+            self.prepay.alarm(LOCK_ALARM, now_s, fails=st["fails"])
+        elif not on and st.get("la"):
+            st["la"] = 0
+            if LOCK_ALARM in self.prepay.alarms:
+                self.prepay.alarm_clear(LOCK_ALARM, now_s)
+
+    def can_clear(self, alarm):
+        """The driver contract's rule for our alarm: a remote or local clear is allowed."""
+        return alarm == LOCK_ALARM
+
     # -- views
     def locked_s(self, now_s):
+        self._remote_clear()    # idempotent: the record holds both the alarm set and st
         left = self.st["lock_until_s"] - now_s
         if left > LOCK_MAX_S:
             # the clock went backwards (RTC reset): never lock longer than the cap
@@ -118,12 +148,13 @@ class TokenEntry:
             return {"result": "invalid", "reason": "format: %s" % e, "locked_s": 0}
         st = self.st
         kind, value, count = token.decode(code, ext, self._k0, self._k1, self.start,
-                                          st["last"], st["used"])
+                                          st["last"], st["used"], sync_once=True)
         if kind == token.INVALID:
             st["fails"] += 1
             left = lock_s(st["fails"])
             if left:
                 st["lock_until_s"] = now_s + left
+                self._lock_alarm(now_s, True)
             return {"result": "invalid", "reason": "no_match", "locked_s": left,
                     "_save": True}
         if kind == token.USED:
@@ -143,8 +174,11 @@ class TokenEntry:
                 # the ledger has this txn already: spend the count, credit nothing
                 amount = 0
         st["last"], st["used"] = token.mark_used(st["last"], st["used"], count, kind)
-        st["fails"] = 0
-        st["lock_until_s"] = 0
+        if amount:
+            # only money ends a lockout: a sync or a value-0 code credits nothing
+            st["fails"] = 0
+            st["lock_until_s"] = 0
+            self._lock_alarm(now_s, False)
         res = {"result": "accepted", "amount": amount, "count": count,
                "balance": self.prepay.balance_minor, "_save": True}
         if kind == token.SYNC:
@@ -159,6 +193,10 @@ class TokenEntry:
         if self.led is not None:
             self._blink = [self.PATTERNS[result], None]
 
+    def blinking(self):
+        """True while an LED pattern runs: the loop must call tick() every few ms."""
+        return self._blink is not None
+
     def tick(self, t_ms):
         """Drive the LED; call from the app/keypad loop. Non-blocking."""
         b = self._blink
@@ -167,7 +205,7 @@ class TokenEntry:
         on_ms, off_ms, reps = b[0]
         if b[1] is None:
             b[1] = t_ms
-        phase = t_ms - b[1]
+        phase = time.ticks_diff(t_ms, b[1])     # ticks_ms wraps (2**30 ms on an ESP32)
         period = on_ms + off_ms
         if phase >= period * reps:
             self.led.value(0)

@@ -101,19 +101,22 @@ def classify(count, value, extended):
     return SET
 
 
-def count_ok(count, kind, last, used):
-    """The spec's acceptance rule for a chain match at `count`."""
-    if kind == SYNC:
+def count_ok(count, kind, last, used, sync_once=False):
+    """The spec's acceptance rule for a chain match at `count`. sync_once: a SYNC code is
+    held to the ADD rule (new, or unused within the window) instead of the spec's
+    `count > last - 64`, under which the same old SYNC code is accepted again and again."""
+    if kind == SYNC and not sync_once:
         return count > last - JUMP
     if count > last:
         return True
-    return kind == ADD and count > last - OLDER and count not in used
+    return kind in (ADD, SYNC) and count > last - OLDER and count not in used
 
 
-def decode(code, extended, k0, k1, start, last, used):
+def decode(code, extended, k0, k1, start, last, used, sync_once=False):
     """Search the chain for `code`. Returns (kind, value, count): kind is one of
     ADD/SET/DISABLE/SYNC, or USED / INVALID with value and count None.
-    Costs one SipHash per count up to last + 64 (the spec's search)."""
+    Costs one SipHash per count up to last + 64 (the spec's search).
+    sync_once=False is the reference decoder's rule (tests compare against it)."""
     mod = 1000000 if extended else 1000
     base = code % mod
     value = (base - start % mod) % mod
@@ -124,7 +127,7 @@ def decode(code, extended, k0, k1, start, last, used):
     for count in range(top + 1):
         if cur - cur % mod + base == code:
             kind = classify(count, value, extended)
-            if count_ok(count, kind, last, used):
+            if count_ok(count, kind, last, used, sync_once):
                 return kind, value, count
             seen = True  # authentic but spent: keep searching, a later count may match
         if count < top:

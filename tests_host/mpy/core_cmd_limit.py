@@ -62,7 +62,7 @@ def test_generated_limits_and_amounts():
         lim = random.choice([1, 2, 999, 10 ** 6, 10 ** 7, 10 ** 9, 1 + random.getrandbits(29)])
         a = send(c, body(seq, "config", {"recharge_max_minor": lim}))
         seq += 1
-        mptest.eq(a["code"], "ok")
+        mptest.eq(a["code"], "ok", a.get("reason"))
         mptest.eq(c.prepay.cfg["recharge_max_minor"], lim)
         for amt in (lim - 1, lim, lim + 1, 1 + random.getrandbits(30) % (2 * lim)):
             if amt < 1:

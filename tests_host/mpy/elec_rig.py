@@ -1,5 +1,6 @@
 # Scenario scaffolding for the electricity meter on the unix port: the real Store, Prepay,
 # sim board part and Driver, ticked in simulated time in one process (no MQTT).
+from rigclock import RigClock
 import os
 import sys
 
@@ -18,12 +19,9 @@ PRICE = 20000              # 20 minor units per kWh = 20000 micro-minor per Wh
 _n = [0]
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, now_s):
-        self.t = now_s
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, now_s)
 
 
 def fresh_dir(tag="elec"):

@@ -1,6 +1,7 @@
 # Runs labelled appliance signatures (tools/loadsig.py) through the whole measuring chain
 # without the core: sim world -> sim BL0942 UART frames -> bl0942 parser -> StepVote.
 # Used by test_elec_detectors.py and tools/bench_electricity.py.
+from rigclock import RigClock
 import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
@@ -14,12 +15,9 @@ import loadsig                          # noqa: E402
 from meters import bl0942, malicious_load  # noqa: E402
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, t):
-        self.t = t
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, t)
 
 
 def run(appliance, seconds, background=(), base_w=0, base_pf=1.0, cfg=None):

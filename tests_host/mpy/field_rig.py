@@ -98,8 +98,19 @@ class FakeDriver:
         pass
 
 
+class FakeMonoClock:
+    """Only the monotonic side of the clock contract (the guard's healthy timer reads it)."""
+
+    def __init__(self):
+        self.mono = 0
+
+    def mono_s(self):
+        return self.mono
+
+
 class FakeApp:
     def __init__(self, kind="electricity"):
+        self.clock = FakeMonoClock()
         self.order = []
         self.prepay = FakePrepay(self.order)
         self.driver = FakeDriver(self.order, kind)

@@ -1,5 +1,6 @@
 # Scenario scaffolding for the gas meter: Store(tmpdir) + Prepay + SimBoard + Driver in one
 # MicroPython process, stepped tick by tick in simulated time (no MQTT).
+from rigclock import RigClock
 import os
 from core.store import Store
 from core.prepay import Prepay
@@ -11,12 +12,9 @@ TARIFF = {"price": 2000000}   # 2 minor units per litre
 _n = [0]
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, t=T0):
-        self.t = t
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, t)
 
 
 def _rmtree(d):

@@ -5,6 +5,7 @@
 # under `micropython -X heapsize=64k`.
 import sys
 import gc
+import random
 
 
 class Fail(Exception):
@@ -27,6 +28,23 @@ def raises(exc, fn, *args, **kw):
     except exc as e:
         return e
     raise Fail("%s not raised by %s" % (exc.__name__, getattr(fn, "__name__", fn)))
+
+
+def randint(a, b):
+    """random.randint(a, b) for any int range. MicroPython's takes machine words only, which
+    on a 32-bit port (31-bit small ints) stops short of unix times and money past 2**30."""
+    n = b - a + 1
+    k = 0
+    while n >> k:
+        k += 1
+    while True:
+        r, got = 0, 0
+        while got < k:
+            r = r << 30 | random.getrandbits(30)
+            got += 30
+        r >>= got - k
+        if r < n:
+            return a + r
 
 
 def main(g):

@@ -1,6 +1,9 @@
+# heap: 72k
 # The ESP32 board definitions (boards/esp32_*/board.py) built against fakes of the ESP32
 # port's machine module: every part the drivers read exists and behaves like the sim
 # board's (docs/electricity.md, water.md, gas.md), and the pin tables are sound.
+# Heap 72k: each board's source compiles into it (floor 56-64k since the boards carry their
+# modem tables and the clock/network functions).
 import sys
 import random
 

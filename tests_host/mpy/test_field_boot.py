@@ -114,8 +114,21 @@ def test_healthy_run_clears_the_count():
         t = 10000 * (round_ + 1)
         for i in range(guard.CRASH_RESETS - 1):
             mptest.eq(boot(machine.WDT_RESET, t + i), "normal")
+        app.clock.mono = guard.HEALTHY_S + 5
         guard.loop(app, t + guard.HEALTHY_S + 5)
     mptest.eq(boot(machine.WDT_RESET, 99999), "normal")
+
+
+def test_clock_set_forward_does_not_make_a_boot_healthy():
+    # the healthy time is monotonic: a `time` op (or NTP after an unset RTC) moving the wall
+    # clock by years does not mark a crash-looping boot as healthy
+    fresh()
+    app = field_rig.FakeApp()
+    for i in range(guard.CRASH_RESETS - 1):
+        mptest.eq(boot(machine.WDT_RESET, 1000 + i), "normal")
+        app.clock.mono = 5
+        guard.loop(app, 1000 + i + 10 ** 8)
+    mptest.eq(boot(machine.WDT_RESET, 1000 + guard.CRASH_RESETS), "minimal")
 
 
 def test_minimal_mode_keeps_actuators_safe_and_reports():
@@ -185,6 +198,7 @@ def test_generated_reset_histories_match_model():
                 app = field_rig.FakeApp()
                 guard.loop(app, now)
                 now += guard.HEALTHY_S
+                app.clock.mono += guard.HEALTHY_S
                 guard.loop(app, now)
                 model = []
 

@@ -3,6 +3,7 @@
 # head-end service code, lockout, audit events, 80-column output, generated bad secrets.
 # (core/prepay.py does not fit a 64 KiB heap from source beside this script yet, so the
 # facade is field_rig.FakePrepay, which follows docs/architecture.md's contract.)
+from rigclock import RigClock
 import gc
 import service
 import service_auth
@@ -30,12 +31,9 @@ def _print(*a, **k):
 service.print = _print     # capture the console's output (module globals shadow builtins)
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, t):
-        self.t = t
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, t)
 
 
 class Part:

@@ -1,16 +1,14 @@
 # The shared motorised valve driver (firmware/meters/valve.py) against the sim valve model
 # (boards/sim/simparts.py ValveModel: travel time, end stops, a seizable shaft).
+from rigclock import RigClock
 import mptest
 from meters.valve import Valve
 from simparts import ValveModel
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, t=1000):
-        self.t = t
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, t)
 
 
 class Pin:

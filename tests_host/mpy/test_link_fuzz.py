@@ -1,5 +1,6 @@
 # Generated malformed command frames (FUZZ_N scales, default 2000) on the real port:
-# none crashes the meter, none is accepted, the flash dir stays byte-for-byte unchanged.
+# none crashes the meter, none is accepted, the flash dir stays byte-for-byte unchanged
+# (but for the floor record's used-up seq).
 import gc
 import mptest
 import core.commands  # noqa: F401  (compile the big modules first, one at a time)

@@ -1,5 +1,7 @@
+# heap: 80k
 # Every rejection ack code on the real port, from hand-built bad frames: after each one the
-# flash dir is byte-for-byte unchanged (the generated ones are in test_link_fuzz.py).
+# flash dir is byte-for-byte unchanged but for the floor record's used-up seq (the generated
+# ones are in test_link_fuzz.py). 80k: commands with their floor and snapshot need ~66k here.
 import gc
 import mptest
 import core.commands  # noqa: F401  (compile the big modules first, one at a time)

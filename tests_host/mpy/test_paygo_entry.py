@@ -145,4 +145,29 @@ def test_led_patterns():
     mptest.eq(led.v, 0)
 
 
+def test_led_pattern_ends_across_the_ticks_wrap():
+    # ticks_ms wraps (every 2**30 ms, 12.4 days, on an ESP32): a blink begun just before the
+    # wrap still ends after its pattern, not a wrap period later
+    import time
+
+    class Led:
+        def __init__(self):
+            self.trace = []
+
+        def value(self, v):
+            if not self.trace or self.trace[-1] != v:
+                self.trace.append(v)
+
+    from core.store import Store
+    led = Led()
+    p = FakePrepay(Store(tmpdir("ledwrap")), "electricity", {}, 0)
+    e = entry.TokenEntry(p, cfg(), led)
+    e.enter("000000000", 100)  # invalid: 5 blinks of 100 ms on, 100 ms off
+    start = time.ticks_add(0, -500)
+    for k in range(0, 3000, 10):
+        e.tick(time.ticks_add(start, k))
+    mptest.eq(led.trace, [1, 0] * 5)
+    mptest.eq(e._blink, None)
+
+
 mptest.main(globals())

@@ -55,6 +55,7 @@ class FakePrepay:
         self.ext = d.get("ext", {})
         self.events = d.get("events", [])
         self.seq = d.get("seq", 0)
+        self.alarms = d.get("alarms", {})
         self.max_minor = cfg.get("recharge_max_minor", 10 ** 7)
 
     @property
@@ -79,9 +80,21 @@ class FakePrepay:
     def pending_events(self):
         return self.events
 
+    def alarm(self, name, now_s, latch=False, **fields):
+        if name not in self.alarms:
+            self.alarms[name] = now_s
+            self.emit("alarm", now_s, name=name, active=True, **fields)
+
+    def alarm_clear(self, name, now_s):
+        if name not in self.alarms:
+            raise ValueError("alarm not active")
+        del self.alarms[name]
+        self.emit("alarm_clear", now_s, name=name, active=False)
+
     def save(self):
         self.store.save("prepay", {"ledger": self.ledger.to_dict(), "ext": self.ext,
-                                   "events": self.events[-8:], "seq": self.seq})
+                                   "events": self.events[-8:], "seq": self.seq,
+                                   "alarms": self.alarms})
 
 
 def boot(root, cfg, now_s=1000):
@@ -113,7 +126,7 @@ def tmpdir(name):
 # ---------------------------------------------------------------- feed mode
 def feed(stream=None, out_fn=None):
     """stdin lines: {"op": "boot", "dir", "cfg"} | {"op": "enter", "d", "t"} |
-    {"op": "state"}; one JSON line out per line in."""
+    {"op": "clear", "alarm", "t"} | {"op": "state"}; one JSON line out per line in."""
     import gc
     p = e = None
     for line in (stream or sys.stdin):
@@ -146,8 +159,15 @@ def feed(stream=None, out_fn=None):
                 out = list(token.decode(code, ext, k0, k1, start, m["last"], m["used"]))
             except ValueError as e:
                 out = ["format", str(e)]
+        elif op == "clear":
+            # the `clear` op / console path: allowed by the owner, then the facade clears
+            if not e.can_clear(m["alarm"]):
+                out = {"error": "cannot clear"}
+            else:
+                p.alarm_clear(m["alarm"], m["t"])
+                out = {"locked_s": e.locked_s(m["t"]), "fails": e.st["fails"]}
         elif op == "state":
-            out = {"st": e.st, "balance": p.balance_minor,
+            out = {"st": e.st, "balance": p.balance_minor, "alarms": sorted(p.alarms),
                    "recharges": [v for v in p.pending_events()
                                  if v["type"] in ("recharge", "credit")]}
         else:

@@ -50,7 +50,7 @@ def test_leak_matches_reference_on_generated_histories():
                     runs[-1][1] = t + dt
                 else:
                     runs.append([t, t + dt])
-            lk.update(t, t + dt, vol, cfg)
+            lk.update(dt, vol, cfg)
             t += dt
             while len(runs) > 1 and runs[0][1] < t - cfg["leak_window_s"]:
                 runs.pop(0)              # keep the heap small: older runs cannot count
@@ -63,7 +63,7 @@ def _day(lk, cfg, t, hours):
     out = []
     for h in range(24):
         for q in range(4):
-            r = lk.update(t, t + 900, hours[h] * 1000 // 4, cfg)
+            r = lk.update(900, hours[h] * 1000 // 4, cfg)
             if r:
                 out.append((t, r[0]))
             t += 900
@@ -172,8 +172,24 @@ def test_sessions_policy():
     mptest.eq(s.timer_s(T0 + 100, CFG, True), 800)
     s.request("alarm")
     mptest.eq(s.due(T0 + 1, CFG, False), "alarm")
-    s.done(T0 + 1, "alarm")
+    s.reason = "alarm"
+    s.ended(T0 + 1, True, CFG)
     mptest.eq(s.due(T0 + 2, CFG, False), None)
+    # a failed session keeps its reason and is retried with a doubling backoff
+    s.request("alarm")
+    s.reason = "alarm"
+    s.ended(T0 + 10, False, CFG)
+    mptest.eq(s.due(T0 + 69, CFG, False), None)
+    mptest.eq(s.timer_s(T0 + 10, CFG, False), 60)
+    mptest.eq(s.due(T0 + 70, CFG, False), "alarm")
+    s.ended(T0 + 70, False, CFG)
+    mptest.eq(s.retry_s, T0 + 190)
+    s.request("button", at_once=True)
+    mptest.eq(s.due(T0 + 71, CFG, False), "alarm")
+    s.ended(T0 + 71, True, CFG)
+    mptest.eq((s.want, s.retry_s, s.backoff_s, s.failed), (None, None, 0, 2))
+    st = Sessions(T0, s.to_dict())          # RTC round trip
+    mptest.eq(st.to_dict(), s.to_dict())
     mptest.eq(wake_pulses(CFG, 100), 200)
     mptest.eq(wake_pulses(dict(CFG, wake_pulses=7), 100), 7)
 

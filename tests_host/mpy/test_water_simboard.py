@@ -2,17 +2,15 @@
 # stopping the flow, reverse flow, the ULP pulse wake, power cuts, sim-field validation.
 import random
 import mptest
+from rigclock import RigClock
 from sim_water import SimBoard
 
 T0 = 1767225600
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self):
-        self.t = T0
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, T0)
 
 
 def _board():

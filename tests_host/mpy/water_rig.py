@@ -1,6 +1,7 @@
 # Scenario scaffolding for the water meter: Store(tmpdir) + Prepay + SimBoard + Driver in
 # one MicroPython process, woken wake by wake in simulated time (no MQTT). The clock jumps
 # to each wake the driver asks for (period_s), as the app does between deep sleeps.
+from rigclock import RigClock
 import os
 from core.store import Store
 from core.prepay import Prepay
@@ -12,12 +13,9 @@ TARIFF = {"price": 2000000}  # 2 minor units per litre
 _n = [0]
 
 
-class Clock:
+class Clock(RigClock):
     def __init__(self, t=T0):
-        self.t = t
-
-    def now_s(self):
-        return self.t
+        RigClock.__init__(self, t)
 
 
 def rmtree(d):
@@ -48,6 +46,7 @@ class Rig:
         self.log = []           # every event seen, in order
         self.sessions = []      # (now_s, reason)
         self.wakes = 0
+        self.broker_ok = True   # False: sessions fail (no broker), as during an outage
         self.boot()
         if balance:
             self.p.recharge("init", balance, self.now)
@@ -77,6 +76,8 @@ class Rig:
             self.sessions.append((now, self.d.last_reason))
             self.on_session(now)
             self.drain()
+            # as the app ends it: ok unless the test says the broker was out of reach
+            self.d.session_end(now, self.broker_ok)
 
     def drain(self):
         evs = self.p.pending_events()

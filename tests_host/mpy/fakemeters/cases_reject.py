@@ -7,6 +7,7 @@ from link import frame
 from fakemeters.cmdfix import KEY, NOW, fresh, body, send, unchanged
 
 _T = [NOW]
+_S = [4]          # the next unused seq
 
 
 def setup():
@@ -65,7 +66,9 @@ def test_envelope_codes():
     check(c, frame.sign(KEY, body(3, "status", {}, cid="zz")), "replay")
     check(c, frame.sign(KEY, body(1, "status", {})), "replay")
     check(c, frame.sign(KEY, body(5, "status", {}, exp=NOW - 1)), "expired")
-    check(c, frame.sign(KEY, body(5, "fly", {})), "unknown_op")
+    # an answered seq is used up whatever the answer (docs/protocol.md §3)
+    check(c, frame.sign(KEY, body(5, "status", {}, cid="c5b")), "replay")
+    check(c, frame.sign(KEY, body(6, "fly", {})), "unknown_op")
     done(c)
 
 
@@ -75,7 +78,8 @@ def test_bad_args_recharge():
                  {"txn": "t9", "amount": 10 ** 30}, {"txn": "t9", "amount": 5.5}, {"txn": "t9", "amount": "5"},
                  {"txn": "t9", "amount": True}, {"txn": 9, "amount": 5}, {"txn": "", "amount": 5},
                  {"txn": "t9", "amount": 5, "x": 1}, {"txn": "t9", "amount": 1000001}):
-        check(c, frame.sign(KEY, body(5, "recharge", args)), "bad_args")
+        _S[0] += 1        # a fresh seq each: an answered seq is used up
+        check(c, frame.sign(KEY, body(_S[0], "recharge", args)), "bad_args")
     done(c)
 
 
@@ -87,10 +91,11 @@ def test_bad_args_other_ops():
                      ("config", {"warn_pct": 200, "max_w": 3000}), ("config", {"report_s": 1}),
                      ("clear", {"alarm": "ghost"}), ("clear", {}), ("time", {"now": 5}),
                      ("time", {"now": "x"}), ("emergency", {})):
-        check(c, frame.sign(KEY, body(5, op, args)), "bad_args")
+        _S[0] += 1
+        check(c, frame.sign(KEY, body(_S[0], op, args)), "bad_args")
     c.prepay.alarm("tamper", NOW, latch=True)
     c.prepay.save()
-    check(c, frame.sign(KEY, body(5, "clear", {"alarm": "latch:tamper"})), "bad_args")
+    check(c, frame.sign(KEY, body(_S[0] + 1, "clear", {"alarm": "latch:tamper"})), "bad_args")
     mptest.eq(c.driver.max_w, 5000)     # config validated all keys before applying any
     done(c)
 

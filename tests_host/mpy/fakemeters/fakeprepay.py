@@ -35,6 +35,21 @@ class FakePrepay:
     def save(self):
         self.store.save("prepay", self._rec())
 
+    def save_soon(self):
+        pass                # the fake saves only when told to
+
+    def snapshot(self):
+        import json
+        return json.dumps(self._rec())
+
+    def rollback(self, snap):
+        import json
+        r = json.loads(snap)
+        self.balance_minor, self.txns, self.cmd = r["balance"], r["txns"], r["cmd"]
+        self.alarms, self.remote_off, self.price = r["alarms"], r["remote_off"], r["price"]
+        self.conf, self.ev_seq, self.pending = r["conf"], r["ev_seq"], r["pending"]
+        self._update_supply()
+
     def _update_supply(self):
         if [a for a in self.alarms if a.startswith("latch")]:
             self.supply.state = "off_safety"

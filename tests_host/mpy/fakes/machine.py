@@ -1,9 +1,14 @@
 # Test-only fake of the ESP32 port's `machine` module: the subset the real boards and
 # boot.py use, with the same names, constants and call signatures as MicroPython 1.29's
 # esp32 port (docs: machine.Pin, machine.UART, machine.ADC, machine.Counter, machine.WDT,
-# machine.Timer, machine.RTC, machine.reset_cause, machine.deepsleep).
+# machine.Timer, machine.RTC, machine.reset_cause, machine.deepsleep; values and errors
+# checked against ports/esp32/machine_uart.c and machine_rtc.c).
 # Every object records what the firmware did to it, so tests can assert on the hardware
-# boundary. `reset_world()` puts the fake back to a fresh power-on.
+# boundary. `reset_world()` puts the fake back to a fresh power-on (RTC memory kept across
+# the other reset causes, as RTC_NOINIT memory is on the chip).
+# Peers: a test attaches a simulated device to a UART (`attach(uart_id, peer)`: the peer's
+# rx(data, uart) gets every write, its poll(uart) runs before every read so it can answer
+# by time) and watches output pins (`watch(gpio, fn)`: fn(level) on every write).
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -11,14 +16,41 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
+import time
+
 _world = {}
 
 
+RTC_USER_MEM_MAX = 2048     # MICROPY_HW_RTC_USER_MEM_MAX default (ports/esp32)
+
+
 def reset_world(cause=PWRON_RESET):
+    # RTC user memory is RTC_NOINIT: it survives every reset but a power-on
+    mem = _world.get("rtc_mem", b"") if cause != PWRON_RESET else b""
     _world.clear()
     _world.update({"cause": cause, "pins": {}, "wdt": None, "timers": [], "resets": 0,
                    "deepsleep_ms": None, "uarts": {}, "adcs": {}, "counters": {},
-                   "rtc_mem": b""})
+                   "rtc_mem": mem, "rtc_offset_s": 0, "rtc_sets": [], "peers": {},
+                   "watch": {}, "sense": {}})
+
+
+def attach(uart_id, peer):
+    """Test side: a simulated device on UART `uart_id` (see the header)."""
+    _world["peers"][uart_id] = peer
+    u = _world["uarts"].get(uart_id)
+    if u is not None:
+        u.peer = peer
+
+
+def watch(gpio, fn):
+    """Test side: fn(level) after every write to output GPIO `gpio`."""
+    _world["watch"].setdefault(gpio, []).append(fn)
+
+
+def sense(key, fn):
+    """Test side: fn() runs before the firmware reads input GPIO `key` (an int) or counter
+    ("pcnt", unit): a simulated world brings the pin or the count up to date by time."""
+    _world["sense"][key] = fn
 
 
 reset_world()
@@ -59,6 +91,9 @@ class Pin:
     def value(self, v=None):
         s = self.s
         if v is None:
+            f = _world["sense"].get(self.id)
+            if f is not None:
+                f()
             if s["mode"] == Pin.OUT:
                 return s["level"]
             if s["external"] is not None:
@@ -68,6 +103,10 @@ class Pin:
             raise OSError("pin %s is not an output" % self.id)
         s["level"] = 1 if v else 0
         s["history"].append(s["level"])
+        if len(s["history"]) > 200:          # a long run must not grow the fake without bound
+            del s["history"][:100]
+        for fn in _world["watch"].get(self.id, ()):
+            fn(s["level"])
 
     def on(self):
         self.value(1)
@@ -75,8 +114,9 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3):
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING):
         self.s["irq"] = handler
+        self.s["trigger"] = trigger
 
 
 def pin(id):
@@ -89,7 +129,9 @@ def drive(id, level):
     p = Pin(id)
     old = p.value()
     p.s["external"] = level
-    if p.s["irq"] and level is not None and level != old:
+    new = p.value()
+    edge = Pin.IRQ_FALLING if old and not new else Pin.IRQ_RISING if new and not old else 0
+    if p.s["irq"] and edge & p.s.get("trigger", 3):
         p.s["irq"](p)
 
 
@@ -150,42 +192,31 @@ class Timer:
 
 
 class RTC:
+    """datetime() reads the host clock plus the offset the firmware set; time.time() of the
+    unix port does not follow it (a limit of this fake, stated in docs/porting.md)."""
+
+    def datetime(self, dt=None):
+        if dt is None:
+            t = int(time.time()) + _world["rtc_offset_s"]
+            g = time.gmtime(t)
+            return (g[0], g[1], g[2], g[6], g[3], g[4], g[5], 0)
+        if len(dt) != 8:
+            raise ValueError("requested length 8 but object has length %d" % len(dt))
+        # like machine_rtc.c: the weekday (index 3) is ignored
+        t = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        _world["rtc_offset_s"] = t - int(time.time())
+        _world["rtc_sets"].append(t)
+
+    def init(self, dt):
+        # init takes (year, month, day, hour, minute, second, subsecond, tzinfo)
+        self.datetime((dt[0], dt[1], dt[2], 0, dt[3], dt[4], dt[5], 0))
+
     def memory(self, data=None):
         if data is None:
             return _world["rtc_mem"]
+        if len(data) > RTC_USER_MEM_MAX:
+            raise ValueError("buffer too long")
         _world["rtc_mem"] = bytes(data)
-
-
-class UART:
-    def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, tx=None, rx=None,
-                 **kw):
-        self.id = id
-        self.baudrate = baudrate
-        self.tx = tx
-        self.rx = rx
-        self.rxbuf = bytearray()
-        self.written = bytearray()
-        _world["uarts"][id] = self
-
-    def any(self):
-        return len(self.rxbuf)
-
-    def read(self, n=-1):
-        if not self.rxbuf:
-            return None
-        if n < 0:
-            n = len(self.rxbuf)
-        out = bytes(self.rxbuf[:n])
-        self.rxbuf = self.rxbuf[n:]
-        return out
-
-    def write(self, buf):
-        self.written += buf
-        return len(buf)
-
-    # test side
-    def feed(self, data):
-        self.rxbuf += data
 
 
 class ADC:
@@ -198,10 +229,17 @@ class ADC:
         self.uv = 0
         _world["adcs"][pin.id if hasattr(pin, "id") else pin] = self
 
+    def _sense(self):
+        f = _world["sense"].get(("adc", self.pin.id if hasattr(self.pin, "id") else self.pin))
+        if f is not None:
+            f()
+
     def read_uv(self):
+        self._sense()
         return self.uv
 
     def read_u16(self):
+        self._sense()
         return min(65535, self.uv * 65535 // 3300000)
 
 
@@ -217,6 +255,9 @@ class Counter:
         _world["counters"][id] = self
 
     def value(self, v=None):
+        f = _world["sense"].get(("pcnt", self.id))
+        if f is not None:
+            f()
         c = self.count
         if v is not None:
             self.count = v
@@ -239,3 +280,7 @@ def deepsleep(ms=0):
 
 def unique_id():
     return b"\x24\x0a\xc4\x00\x00\x01"
+
+
+# UART lives in its own file: this module must still compile inside a 64 KiB test heap
+from machine_uart import UART  # noqa: E402,F401

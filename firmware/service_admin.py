@@ -1,0 +1,110 @@
+# The technician console's privileged actions (service.py imports this on first use, after
+# login): each validates every part before applying any and runs through atomic(), so a
+# failure inside, or a save that cannot be written, changes nothing (docs/field-guide.md).
+import service
+
+
+def atomic(act):
+    """Run a console action so that nothing escapes half done: any failure inside (a
+    failed save included) puts the ledger back as it was (and the driver part, through
+    its undo) and answers a specific ValueError ("storage: ..." or "internal: ...")."""
+    p = service._a().prepay
+    snap = p.snapshot() if hasattr(p, "snapshot") else None
+    done = []
+    try:
+        return act(done)
+    except service.Denied:
+        raise
+    except Exception as e:
+        for u in done:
+            try:
+                u()
+            except Exception:
+                pass                    # the driver retries its own record
+        if snap is not None:
+            p.rollback(snap)
+        if isinstance(e, ValueError):
+            raise
+        why = ("%s: %s" % (type(e).__name__, e))[:60]
+        raise ValueError(("storage: nothing changed (%s)" if isinstance(e, OSError)
+                          else "internal: nothing changed (%s)") % why)
+
+
+def redacted(cfg):
+    # never show a secret on the console (the paygo key, credentials)
+    out = {}
+    for k in cfg:
+        v = cfg[k]
+        if k in ("key", "password"):
+            v = "<set>"
+        elif isinstance(v, dict):
+            v = redacted(v)
+        out[k] = v
+    return out
+
+
+def calibrate(k):
+    service._need("calibrate")
+    now = service._now()
+
+    def act(done):
+        res = service._a().driver.op("calibrate", k, now)
+        if res is None:
+            raise ValueError("this meter has no metering IC to calibrate")
+        service._audit("calibrate", now, keys=sorted(k), result=res)
+        return res
+    return atomic(act)
+
+
+def config(patch):
+    a = service._a()
+    now = service._now()
+    keys = getattr(a.driver, "CONFIG_KEYS", ())
+    mine = dict((k, v) for k, v in patch.items() if k in keys)
+    core = dict((k, v) for k, v in patch.items() if k not in keys)
+    check = getattr(a.driver, "check_config", None)
+    if mine and check is not None:
+        check(mine, now)                     # every part validated before any is applied
+
+    def act(done):
+        if core:
+            a.prepay.configure(core, now)    # validates all its keys, then applies
+        if mine and hasattr(a.driver, "configure"):
+            undo = a.driver.configure(mine, now)   # writes its record first
+            if undo is not None:
+                done.append(undo)
+        service._audit("config", now, keys=sorted(patch))
+    atomic(act)
+
+
+def clear(alarm):
+    a = service._a()
+    now = service._now()
+    from core.command_ops import may_clear
+    owners = getattr(getattr(a, "commands", None), "alarm_owners", {})
+    if not may_clear(a.driver, owners, alarm, False):
+        raise ValueError("%s cannot be cleared here (safety rule)" % alarm)
+
+    def act(done):
+        a.prepay.alarm_clear(alarm, now)     # ValueError if not active
+        service._audit("clear", now, alarm=alarm)
+        if alarm == "crash_loop":            # minimal mode's exit (docs/field-guide.md)
+            from hal import guard
+            guard.clear_crash_loop()
+    atomic(act)
+
+
+def supply(action):
+    a = service._a()
+    now = service._now()
+    if action not in ("on", "off", "button"):
+        raise ValueError("supply action must be 'on', 'off' or 'button'")
+
+    def act(done):
+        if action == "button":
+            a.driver.button(now)
+        else:
+            a.prepay.supply_command(action == "on", now)
+        service._audit("supply", now, action2=action, state=a.prepay.supply.state)
+        return a.prepay.supply.state
+    return atomic(act)
