@@ -1,8 +1,11 @@
-"""Sequences the whole-meter stateful test (test_stateful_meter.py) shrank to, for defects
-that no hardening issue lists. Each replays its steps on a real meter (the same rig and
-model) and fails on the violation of one rule. They are xfail(strict=True) until fixed: a
-fix turns one into an unexpected pass, which fails the run until its mark is removed and it
-stays as a regression test."""
+"""Sequences the whole-meter stateful test (test_stateful_meter.py) found, replayed on a real
+meter with the same rig and model; each fails on the violation of one rule.
+
+- defects no hardening issue lists: xfail(strict=True) while open (a fix turns one into an
+  unexpected pass, which fails the run until its mark goes and it stays as a regression);
+  the ones found on the code before the hardening merges and fixed by them are plain tests;
+- one sequence per defect the hardening issues list (KNOWN): regression tests of the rules
+  the model checks, passing since the fixes were merged."""
 import shutil
 
 import pytest
@@ -26,10 +29,10 @@ def replay(firmware_path):
         shutil.rmtree(m.dir, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason="water: a command that turns the supply off in a radio "
-                   "session is acted on only at the next timer wake (up to wake_s): the valve "
-                   "stays open, although docs/water.md says the meter wakes 1 s later whenever "
-                   "the supply and the valve disagree")
+# Found before the hardening merges, fixed by them: water: a command that turns the supply
+# off in a radio session is acted on only at the next timer wake (up to wake_s): the valve
+# stays open, although docs/water.md says the meter wakes 1 s later whenever the supply and
+# the valve disagree
 def test_water_remote_off_closes_the_valve_at_once(replay):
     replay("water", "actuator_not_safe",
            lambda m: m.recharge(2000, "new"),
@@ -52,10 +55,10 @@ def test_water_rejected_clear_leaves_the_burst_detector(replay):
            lambda m: m.clear("burst"))
 
 
-@pytest.mark.xfail(strict=True, reason="electricity: the malicious-load (and overload) reclose "
-                   "time is wall-clock (reclose_at = now + reclose_s): an RTC jump forward "
-                   "recloses at once; docs/electricity.md gives reclose_s, a safety window no "
-                   "clock change may shorten")
+# Found before the hardening merges, fixed by them: electricity: the malicious-load (and
+# overload) reclose time is wall-clock (reclose_at = now + reclose_s): an RTC jump forward
+# recloses at once; docs/electricity.md gives reclose_s, a safety window no clock change may
+# shorten
 def test_elec_reclose_waits_its_delay_whatever_the_clock(replay):
     replay("electricity", "latch_rule",
            lambda m: m.provision(50000),
@@ -79,10 +82,10 @@ def test_gas_button_in_minimal_mode_keeps_the_valve_closed(replay):
            lambda m: m.tick(10))
 
 
-@pytest.mark.xfail(strict=True, reason="gas: the valve travel time-out is wall-clock (now_s - "
-                   "t0_s): an RTC jump during a travel faults it, the driver's one close attempt "
-                   "faults the same way, and the valve is left part-open with the motor off and "
-                   "nothing retrying the close (docs/gas.md: closed is the safe state)")
+# Found before the hardening merges, fixed by them: gas: the valve travel time-out is
+# wall-clock (now_s - t0_s): an RTC jump during a travel faults it, the driver's one close
+# attempt faults the same way, and the valve is left part-open with the motor off and
+# nothing retrying the close (docs/gas.md: closed is the safe state)
 def test_gas_valve_is_closed_after_clock_jumps_during_travel(replay):
     replay("gas", "actuator_not_safe",
            lambda m: m.provision(5000),
@@ -93,11 +96,11 @@ def test_gas_valve_is_closed_after_clock_jumps_during_travel(replay):
            lambda m: m.tick(15))
 
 
-@pytest.mark.xfail(strict=True, reason="outbox: when the queue empties, Outbox._rewrite([]) "
-                   "removes outbox.log but ignores an OSError from os.remove and resets its index "
-                   "to an empty file; the next event is appended after the old line while the "
-                   "index says offset 0, so the meter publishes the acknowledged event glued to "
-                   "the start of the next one, and the next one is never sent intact")
+# Found before the hardening merges, fixed by them: outbox: when the queue empties,
+# Outbox._rewrite([]) removes outbox.log but ignores an OSError from os.remove and resets
+# its index to an empty file; the next event is appended after the old line while the index
+# says offset 0, so the meter publishes the acknowledged event glued to the start of the
+# next one, and the next one is never sent intact
 def test_outbox_failed_remove_keeps_the_next_event_intact(replay):
     replay("gas", "event_unparsable",
            lambda m: m.provision(0),                 # the first tick queues supply off_credit
@@ -115,10 +118,9 @@ class _Data:
         return self.value
 
 
-# The listed defects of the hardening issues, each as a short sequence this test's model
-# flags on the code they were reported against. They run with the stateful test (STATEFUL=1):
-# each fix turns its line into an unexpected pass; remove the line then (the fixer's own
-# regression test stays the reference).
+# The listed defects of the hardening issues, each as a short sequence the model flagged on
+# the code they were reported against (12.7 as far as 17.7 let it show there); since the
+# fixes, each must run clean.
 def _sim(msg, run_s=2):
     return lambda m: m.do({"op": "sim", "msg": msg, "run_s": run_s}, "sim %r" % (msg,), sim=msg)
 
@@ -203,8 +205,6 @@ KNOWN = {
 }
 
 
-@pytest.mark.stateful
-@pytest.mark.xfail(strict=True, reason="a defect listed in the hardening issues, not fixed yet")
 @pytest.mark.parametrize("name", sorted(KNOWN))
 def test_known_defect_sequence(replay, name):
     kind, only, steps = KNOWN[name]

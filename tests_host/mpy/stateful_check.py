@@ -49,7 +49,11 @@ def install(rig):
         if not bytes(topic).endswith(b"/cmd"):
             return real_on_message(topic, payload, retained)
         R.CTX[0] = "cmd:" + _opname(payload)
-        before = snapshot()
+        try:
+            before = snapshot()
+        except Exception as e:          # the rig's own bug: say so, never break the link
+            R.viol("rig_error", "snapshot: %s %r" % (type(e).__name__, e))
+            before = None
         n0 = len(R.BROKER.published)
         try:
             real_on_message(topic, payload, retained)
@@ -90,7 +94,8 @@ def _driver_state():
     d = R.A.driver
     k = d.KIND
     if k == "electricity":
-        return {"over": d.over, "ml": d.ml.to_dict(), "ol": d.overload.rec.to_dict(),
+        m = d.b.clock.mono_s()
+        return {"over": d.over, "ml": d.ml.to_dict(m), "ol": d.overload.rec.to_dict(m),
                 "cfg": [d.rcfg, d.mcfg, d.ocfg, d.vcfg]}
     if k == "gas":
         return {"over": d.over, "s": d.s, "check": d.check.phase, "valve": d.valve.to_dict()}
@@ -110,6 +115,8 @@ def snapshot():
 
 
 def unchanged(before, what):
+    if before is None:
+        return
     after = snapshot()
     if after == before:
         return
@@ -166,6 +173,8 @@ def after_step(ticked):
 
 # ---- after every operation ---------------------------------------------------------------------
 class MemStore:
+    """A scratch store in RAM, seeded with records (the reload checks write nothing)."""
+
     def __init__(self, recs):
         self.recs = recs
         self.reasons = {}
@@ -173,14 +182,19 @@ class MemStore:
     def load(self, name):
         return self.recs.get(name)
 
+    def save(self, name, obj):
+        self.recs[name] = json.loads(json.dumps(obj))
+
 
 def _reload(rec, what):
     from core.prepay import Prepay
     a = R.A
     p = a.prepay
     try:
-        p2 = Prepay(MemStore({"prepay": rec}), p.kind, a.cfg, a.clock.now_s(),
-                    arms=True if p._forced_arms else None)
+        from core.store import Store
+        floor = Store(R.FLASH).load("floor")       # the replay floors live on their own record
+        p2 = Prepay(MemStore({"prepay": rec, "floor": floor}), p.kind, a.cfg, a.clock.now_s(),
+                    arms=True if p._forced_arms else None, seq_floor=a.outbox.last_seq)
     except Exception as e:
         R.viol("record_refused", "%s: %s %r" % (what, type(e).__name__, e))
         return None

@@ -152,6 +152,8 @@ class Sock:
     def __init__(self, broker):
         self.b = broker
         self.connecting = False
+        self.connected = False
+        self.refused = False
         self.peer_closed = False
         self.subscribed = False
         self.inbound = b""
@@ -170,11 +172,12 @@ class Sock:
         self.connecting = True
         raise OSError(errno.EINPROGRESS)
 
-    def write(self, data):
+    def write(self, data, n=None):
         if self.peer_closed:
             raise OSError(errno.ECONNRESET)
+        data = bytes(data) if n is None else bytes(data[:n])
         if self.b.sock is self:
-            self.b.receive(self, bytes(data))
+            self.b.receive(self, data)
         return len(data)
 
     def read(self, n):
@@ -184,6 +187,13 @@ class Sock:
         if self.peer_closed:
             return b""
         return None
+
+    def readinto(self, buf):
+        got = self.read(len(buf))
+        if not got:
+            return got
+        buf[:len(got)] = got
+        return len(got)
 
     def close(self):
         if self.b.sock is self:
@@ -207,6 +217,7 @@ class Poll:
             self.socks.remove(s)
 
     def poll(self, ms=-1):
+        # level-triggered, as poll(2): a connected socket is always writable
         out = []
         for s in self.socks:
             if s.connecting:
@@ -215,11 +226,16 @@ class Poll:
                 if b.up and b.sock is None:
                     b.sock = s
                     b._sent = []
-                    out.append((s, POLLOUT))
+                    s.connected = True
                 else:
-                    out.append((s, POLLERR))
-            elif s.inbound or s.peer_closed:
-                out.append((s, POLLIN))
+                    s.refused = True
+            ev = 0
+            if s.refused:
+                ev = POLLERR
+            elif s.connected:
+                ev = POLLOUT | (POLLIN if s.inbound or s.peer_closed else 0)
+            if ev:
+                out.append((s, ev))
         return out
 
 

@@ -39,12 +39,12 @@ def out(obj):
 
 
 def phys():
-    return A.clock.phys_s()
+    return A.clock.mono_s()
 
 
 def mono():
     """Seconds of world time since the test began, across every reboot."""
-    return A.clock.phys_s() - RUN["phys0"] + RUN["mono"]
+    return A.clock.mono_s() - RUN["phys0"] + RUN["mono"]
 
 
 def viol(kind, msg):
@@ -71,14 +71,14 @@ def boot():
     from hal import guard
     guard.start(FLASH, now_s=RUN["rtc"])
     A = app.App(FLASH)
-    RUN["phys0"] = A.clock.phys_s()
+    RUN["phys0"] = A.clock.mono_s()
     A.link.idle = idle
     real_due = A.clock.due_ms
 
     def due_ms(t_s):
         # never past the running operation's end: the host decides how long the world runs
         c = A.clock
-        return 1 if c.phys_s() + t_s - c.now_s() > GATE[0] else real_due(t_s)
+        return 1 if c.mono_s() + t_s - c.now_s() > GATE[0] else real_due(t_s)
     A.clock.due_ms = due_ms
     import stateful_check
     stateful_check.install(_Rig())
@@ -102,10 +102,11 @@ def idle(ms):
 
 def link_busy():
     link = A.link
-    if link.state not in (0, 4):
-        return True                 # connecting
-    if link.state == 4 and (BROKER.pending() or A.session_ms is not None or
-                            (len(A.outbox) and A.inflight is None)):
+    up = link.up()
+    if link.state != 0 and not up:
+        return True                 # resolving, connecting, handshaking
+    if up and (BROKER.pending() or A.session_ms is not None or
+               (len(A.outbox) and A.inflight is None)):
         return True
     return link.state == 0 and link.want and BROKER.up and BROKER.pending()
 
@@ -135,15 +136,18 @@ def run_until(target, done=None):
         busy = link_busy()
         nxt = A.next_tick_s
         if not busy:
-            if clock.phys_s() >= target and clock.now_s() < nxt:
+            if clock.mono_s() >= target and clock.now_s() < nxt:
                 return
-            if clock.phys_s() + max(0, nxt - clock.now_s()) > target:
-                clock.advance(clock.now_s() + target - clock.phys_s())
+            if clock.mono_s() + max(0, nxt - clock.now_s()) > target:
+                clock.advance(clock.now_s() + target - clock.mono_s())
                 import stateful_check
                 stateful_check.after_step(False)    # the world lived on: is it still safe?
                 return
         step()
-    viol("loop", "no progress after 200000 passes")
+    viol("loop", "no progress after 200000 passes: link state %d want %s failures %d errors %d bad %d broker sock %r, outbox %d, "
+         "in flight %r, broker queue %d, up %s, next tick %d, now %d, world %d, target %d" % (
+             A.link.state, A.link.want, A.link.failures, A.link.errors, A.link.rx_bad, BROKER.sock, len(A.outbox), A.inflight, BROKER.pending(), BROKER.up,
+             A.next_tick_s, clock.now_s(), clock.mono_s(), target))
 
 
 # ---- operations --------------------------------------------------------------------------
