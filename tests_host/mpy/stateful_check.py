@@ -9,6 +9,7 @@
 import json
 
 R = None                       # the rig module
+KEPT = set()                   # events handed to the outbox in this operation (their JSON)
 SAW_RECORD = [False]
 _bad_since = [None]
 SPAN = 1000                    # simparts.ValveModel.SPAN
@@ -24,7 +25,7 @@ def install(rig):
 
     def emit(type, now_s, **fields):
         ev = real_emit(type, now_s, **fields)
-        R.EVTS.append([R.mono(), R.CTX[0], dict(ev), _tag()])
+        R.EVTS.append([R.mono(), R.CTX[0], dict(ev), _tag(), json.dumps(ev)])
         if ev["seq"] <= R.A.outbox.last_seq:
             # the outbox already holds this seq: it will drop this event (and so would the
             # head-end's dedupe), docs/protocol.md: an event's seq is never reused
@@ -71,6 +72,23 @@ def install(rig):
                 if ok is False:
                     unchanged(before, "rejected command %s" % body[:120])
     a.link.on_message = on_message
+    ob = a.outbox
+    real_append = ob.append
+
+    def append(ev):
+        KEPT.add(json.dumps(ev))
+        return real_append(ev)
+    ob.append = append
+
+
+def kept_events():
+    """The events emitted in this operation that the meter kept: handed to the outbox or still
+    pending in the record. An event emitted by a change the firmware then rolled back (a
+    save that failed) never leaves the meter, and its seq is numbered again."""
+    pend = set(json.dumps(e) for e in R.A.prepay.pending_events())
+    out = [e for e in R.EVTS if e[4] in KEPT or e[4] in pend]
+    KEPT.clear()
+    return [e[:4] for e in out]
 
 
 def _tag():

@@ -28,7 +28,7 @@ RUN = None          # run.json
 A = None            # the App
 BROKER = stateful_link.Broker()
 CTX = ["boot"]      # which boundary is running: boot, tick, cmd:<op>, sim, button, console:<fn>
-EVTS = []           # [phys_s, ctx, event] emitted during this operation
+EVTS = []           # [mono_s, ctx, event, gas ml, json] emitted during this operation
 VIOL = []           # violations seen during this operation
 GATE = [0]          # world time (phys_s) the running operation must not pass
 DEV = None
@@ -83,7 +83,7 @@ def boot():
     import stateful_check
     stateful_check.install(_Rig())
     for e in A.prepay.pending_events():         # emitted while the app was built
-        EVTS.append([mono(), "boot", dict(e), None])
+        EVTS.append([mono(), "boot", dict(e), None, json.dumps(e)])
     CTX[0] = "tick"
 
 
@@ -236,8 +236,8 @@ def answer(extra, ram=True):
             evt_pub.append(payload.decode())
     BROKER.published = []
     st = stateful_check.summary(ram)       # first: its record checks add violations
-    res = {"acks": acks, "pub": evt_pub, "evts": EVTS[:], "viol": VIOL[:], "st": st,
-           "vms": VTime.ms}
+    res = {"acks": acks, "pub": evt_pub, "evts": stateful_check.kept_events(), "viol": VIOL[:],
+           "st": st, "vms": VTime.ms}
     res.update(extra)
     del EVTS[:]
     del VIOL[:]
@@ -257,7 +257,8 @@ def end(how, detail=""):
             if topic.endswith("/ack"):
                 acks.append(json.loads(payload))
         out({"end": how, "detail": detail if how == "cut" else detail + " / no summary: %r" % e,
-             "acks": acks, "pub": [], "evts": EVTS, "viol": VIOL, "st": None, "vms": VTime.ms})
+             "acks": acks, "pub": [], "evts": [e[:4] for e in EVTS], "viol": VIOL, "st": None,
+             "vms": VTime.ms})
     sys.exit(0)
 
 
