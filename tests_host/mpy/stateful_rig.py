@@ -35,7 +35,24 @@ DEV = None
 
 
 def out(obj):
-    sys.stdout.write("@@ " + json.dumps(obj) + "\n")
+    # piece by piece: one json.dumps of a whole answer may not find a block that large in
+    # the heap the meter has fragmented
+    gc.collect()
+    w = sys.stdout.write
+    w("@@ {")
+    sep = ""
+    for k in obj:
+        w(sep + json.dumps(k) + ": ")
+        sep = ", "
+        v = obj[k]
+        if isinstance(v, list):
+            w("[")
+            for i in range(len(v)):
+                w((", " if i else "") + json.dumps(v[i]))
+            w("]")
+        else:
+            w(json.dumps(v))
+    w("}\n")
 
 
 def phys():
