@@ -68,9 +68,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "stateful: the whole-meter stateful test (runs with STATEFUL=1)")
 
 
-# The whole-meter stateful test finds the defects of the hardening issues on the current
-# firmware, so it runs only when asked (STATEFUL=1) until their fixes are in. To make it part
-# of every `make test`, set STATEFUL_DEFAULT to "1".
+# The whole-meter stateful test still finds open defects (the xfail replays in
+# test_stateful_findings.py), so it runs only when asked (STATEFUL=1). Once they are fixed,
+# set STATEFUL_DEFAULT to "1" and it runs in every `make test`.
 STATEFUL_DEFAULT = "0"
 
 
