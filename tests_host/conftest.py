@@ -39,6 +39,19 @@ def run_mpy(args, heap=HEAP, cwd=None, timeout=300, input=None, env=None):
 
 
 @pytest.fixture(scope="session")
+def firmware_path(tmp_path_factory):
+    """MICROPYPATH for firmware scripts: the compiled .mpy bundle of the sim board (as a
+    board runs it) plus tests_host/mpy; MPY_SOURCE=1 runs the firmware from source."""
+    if os.environ.get("MPY_SOURCE"):
+        return MPYPATH
+    out = tmp_path_factory.mktemp("bundle") / "sim"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return "%s:%s:%s" % (out, out / "lib", ROOT / "tests_host" / "mpy")
+
+
+@pytest.fixture(scope="session")
 def micropython():
     if not os.path.exists(MICROPYTHON):
         pytest.fail("MicroPython unix port not found at %s (run `make venv`)" % MICROPYTHON)
@@ -52,3 +65,31 @@ def have(cmd):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long soak/fuzz/broker tests")
     config.addinivalue_line("markers", "broker: needs an MQTT broker")
+    config.addinivalue_line("markers", "stateful: the whole-meter stateful test (runs with STATEFUL=1)")
+
+
+# The whole-meter stateful test still finds open defects (the xfail replays in
+# test_stateful_findings.py), so it runs only when asked (STATEFUL=1). Once they are fixed,
+# set STATEFUL_DEFAULT to "1" and it runs in every `make test`.
+STATEFUL_DEFAULT = "0"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("STATEFUL", STATEFUL_DEFAULT) == "1":
+        return
+    skip = pytest.mark.skip(reason="whole-meter stateful test: set STATEFUL=1 to run it")
+    for item in items:
+        if "stateful" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the stateful test's note (steps run, distinct states), from xdist workers too."""
+    notes = []
+    for key in ("passed", "failed"):
+        for rep in terminalreporter.stats.get(key, ()):
+            for name, value in getattr(rep, "user_properties", ()):
+                if name == "stateful_note" and getattr(rep, "when", "call") == "call":
+                    notes.append(value)
+    for n in sorted(set(notes)):
+        terminalreporter.write_line(n)

@@ -9,7 +9,7 @@ The heap is 64 KiB unless the script's first line declares another, e.g. `# heap
 for a composed script (core + driver + sim board: on the unix port their bytecode sits in
 the heap, on an ESP32 it is frozen in flash). MPY_HEAP overrides every 64k default (not the
 declared ones). tools/heap_margins.py measures each script's floor: the policy is at least
-8 KiB to spare below the heap it runs at.
+8 KiB to spare below the heap it runs at. The bundle is conftest's `firmware_path`.
 
 Each script also runs on build/native/micropython32 (`make native`): a 32-bit MicroPython
 with the firmware frozen in, as on an ESP32: 31-bit small ints, so money and unix times go
@@ -17,27 +17,15 @@ through long ints, ticks wrap at 2**30 ms, 4-byte pointers. Every script must pa
 too; without that build these tests skip and say how to get it."""
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import HEAP, MPYPATH, ROOT, run_mpy, script_heap
+from conftest import HEAP, ROOT, run_mpy, script_heap
 
 HERE = Path(__file__).parent
 SUITES = sorted(p for p in (HERE / "mpy").glob("test_*.py"))
 MICROPYTHON32 = os.environ.get("MICROPYTHON32") or str(ROOT / "build" / "native" / "micropython32")
-
-
-@pytest.fixture(scope="session")
-def firmware_path(tmp_path_factory):
-    if os.environ.get("MPY_SOURCE"):
-        return MPYPATH
-    out = tmp_path_factory.mktemp("bundle") / "sim"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return "%s:%s:%s" % (out, out / "lib", HERE / "mpy")
 
 
 @pytest.mark.parametrize("script", SUITES, ids=[p.stem for p in SUITES])
