@@ -1,0 +1,132 @@
+# heap: 320k
+# Attack findings on the whole app (firmware/app.py with the sim board, a flash directory and
+# the link down; tests_host/test_attack_findings.py runs one test per finding). A "power cut"
+# drops the App without its shutdown and builds a new one from the same flash directory, as
+# kill -9 and a restart do. The sim board's `sim_start` is an RTC that restarts at that
+# instant at every power-up (an ESP32 without a backup cell: the RTC is lost with the power),
+# floored by the app's persisted clock record, exactly as hal/rtc_clock.py floors it.
+#   micropython attack_app.py <test name>
+import json
+import os
+
+import mptest
+import app as appmod
+from link import frame
+
+FLASH = "attack"
+KEY = "ab" * 32
+START_S = 1800000000
+DAY_S = 86400
+
+
+def fresh(kind="electricity", wipe=True, **extra):
+    import gc
+    appmod.APP = None
+    gc.collect()
+    try:
+        os.mkdir(FLASH)
+    except OSError:
+        pass
+    if wipe:
+        for n in os.listdir(FLASH):
+            if n != "app":
+                os.remove(FLASH + "/" + n)
+    conf = {"id": "at-1", "kind": kind, "key": KEY, "broker": "mqtt://127.0.0.1:9",
+            "board": "sim", "sim_speed": 1000000, "sim_start": START_S, "backoff_max_s": 1}
+    conf.update(extra)
+    with open(FLASH + "/config.json", "w") as f:
+        json.dump(conf, f)
+    return appmod.App(FLASH)
+
+
+def ticks(a, n):
+    for _ in range(n):
+        a.clock.advance(a.next_tick_s)
+        a.tick()
+
+
+def command(a, seq, op, args):
+    body = json.dumps({"id": "c%d" % seq, "meter": "at-1", "seq": seq, "op": op,
+                       "args": args}).encode()
+    acks = []
+    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
+    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex(KEY), body), False)
+    return acks[-1] if acks else None
+
+
+def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():
+    # debt recovery: half of each recharge, at most 100 a day (docs/tariffs-and-credit.md)
+    cfg = {"debt_minor": 5000, "debt_pct": 50, "debt_cap_minor": 100, "debt_cap_period": "day"}
+    a = fresh(config=cfg)
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    # three days of running, saved all along (a prepay save is forced by each recharge)
+    a.clock.advance(START_S + 3 * DAY_S)
+    ticks(a, 2)
+    ack = command(a, 2, "recharge", {"txn": "r-1", "amount": 1000})
+    mptest.eq(ack["code"], "ok")
+    debt0 = a.prepay.cr["debt"]
+    mptest.eq(debt0, 4900, "the cap took 100 today")
+    before_s = a.clock.now_s()
+    # the power goes (no shutdown), comes back: the RTC restarts at START_S
+    a = fresh(config=cfg, wipe=False)
+    after_s = a.clock.now_s()
+    ack = command(a, 3, "recharge", {"txn": "r-2", "amount": 1000})
+    mptest.eq(ack["code"], "ok")
+    mptest.true(after_s >= before_s and a.prepay.cr["debt"] == debt0,
+                "wall clock back by %d s after a power cut (clock floor record %r); debt "
+                "%d -> %d: the day's spent cap of 100 reopened"
+                % (before_s - after_s, a.store.load("clock"), debt0, a.prepay.cr["debt"]))
+
+
+def _fail_all_writes():
+    import builtins
+    import core.store
+    import link.outbox
+    real = builtins.open
+
+    def fake(path, mode="r", *args):
+        if "w" in mode or "a" in mode:
+            raise OSError(28)
+        return real(path, mode, *args)
+    core.store.open = fake
+    link.outbox.open = fake
+
+    def heal():
+        del core.store.open
+        del link.outbox.open
+    return heal
+
+
+def _ota_conf():
+    import ota_testkey
+    return {"pub": ota_testkey.N_HEX}
+
+
+def test_probation_rollback_on_a_full_flash_still_boots():
+    # an update on probation crashed; the next boot runs the good bundle, whose Ota.on_boot
+    # writes the rollback; the flash is full (or worn): every write fails with ENOSPC.
+    # Without OTA a full flash is contained (storage_fault, metering goes on from RAM,
+    # docs/architecture.md "Boundaries"); the meter must still start.
+    a = fresh(ota=_ota_conf())
+    mptest.eq(command(a, 1, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    ticks(a, 2)
+    from ota import slots
+    slots.write(a.store, "b", "base", True, "u-1")      # switched to b, on probation
+    a.store.save("ota", {"v": 1, "u": "u-1", "st": "trial", "ver": "1.1.0", "t0": START_S,
+                         "hs": 600, "loops": 3, "slot": "b", "tes": 5})
+    heal = _fail_all_writes()
+    try:
+        try:
+            b = fresh(ota=_ota_conf(), wipe=False)      # the loader ran "base": rollback
+            err = None
+        except Exception as e:
+            err = e
+            b = None
+        mptest.true(err is None, "the app did not start: %r" % (err,))
+        ticks(b, 3)
+        mptest.eq(command(b, 2, "recharge", {"txn": "r-2", "amount": 100})["code"], "storage")
+    finally:
+        heal()
+
+
+mptest.main(globals())
