@@ -129,4 +129,51 @@ def test_probation_rollback_on_a_full_flash_still_boots():
         heal()
 
 
+def test_newer_prepay_record_stops_the_start_without_ota_config_too():
+    # docs/ota.md §6: a record newer than the bundle reads stops the start with a clear
+    # error instead of being rebuilt (for prepay, that would lose money). A bundle put back
+    # by cable (`make deploy`) on a meter whose config.json has no "ota" object
+    a = fresh()
+    mptest.eq(command(a, 1, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    ticks(a, 2)
+    d = a.prepay.to_dict()
+    bal = a.prepay.led.balance_minor
+    d["v"] = d.get("v", 1) + 1              # what a later bundle's format change writes
+    a.store.save("prepay", d)
+    try:
+        b = fresh(wipe=False)
+    except ValueError as e:
+        b = None
+        print("refused:", e)
+    mptest.true(b is None or b.prepay.led.balance_minor == bal,
+                "record rebuilt: balance %d -> %d (%s)"
+                % (bal, b.prepay.led.balance_minor if b else 0, b and b.prepay.recovered))
+
+
+def test_time_op_during_probation_does_not_end_the_health_window():
+    # a bundle on probation has health_s (600 s here) to make its round trip; the head-end
+    # corrects the meter clock by +1 day (the `time` op allows that once synced): that is no
+    # time the bundle had, and must not roll a healthy update back
+    import loader
+    from ota import slots
+    a = fresh(ota=_ota_conf())
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    slots.mkdirs(slots.path(a.flash, "b"))
+    slots.write(a.store, "b", "base", True, "u-1")      # switched to b
+    a.store.save("ota", {"v": 1, "u": "u-1", "st": "switch", "ver": "1.1.0",
+                         "t0": a.clock.now_s(), "hs": 600, "loops": 3, "slot": "b"})
+    loader.SLOT, loader.ROOT = "b", FLASH                # this boot runs b, on probation
+    try:
+        b = fresh(ota=_ota_conf(), wipe=False)
+        mptest.true(b.ota.trial is not None and b.ota.trial.active, "on probation")
+        ack = command(b, 2, "time", {"now": b.clock.now_s() + DAY_S})
+        mptest.eq(ack["code"], "ok")
+        b.step()                                          # one loop pass, seconds later
+        mptest.true(b.ota.trial.active, "rolled back %d s after the switch: %r"
+                    % (b.clock.mono_s(), b.ota.rec.get("why")))
+    finally:
+        loader.SLOT = loader.ROOT = None
+
+
 mptest.main(globals())
