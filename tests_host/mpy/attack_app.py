@@ -176,4 +176,21 @@ def test_time_op_during_probation_does_not_end_the_health_window():
         loader.SLOT = loader.ROOT = None
 
 
+def test_keypad_lockout_is_not_shortened_by_a_clock_step():
+    # wrong codes lock the keypad (1 min doubling to 512 min, docs/offline-topup.md): an
+    # anti-guessing timer. A forward step of the wall clock (NTP's 900 s on a synced meter,
+    # or any step while unsynced after a power cut) is no time the guesser waited
+    a = fresh(paygo={"key": "a29ab82edc5fbbc41ec9530f6dac86b1"})
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    res = None
+    for i in range(4):                      # 2 free, then 60 s, then 120 s
+        res = a.token("%09d" % (123456789 + 7919 * i), a.clock.now_s())
+    left = a.token_entry.locked_s(a.clock.now_s())
+    mptest.true(left >= 60, "locked %d s after %r" % (left, res))
+    mptest.eq(command(a, 2, "time", {"now": a.clock.now_s() + 900})["code"], "ok")
+    res = a.token("%09d" % 987654321, a.clock.now_s())
+    mptest.eq(res["result"], "locked", "a 900 s clock step ended a %d s lockout" % left)
+
+
 mptest.main(globals())
