@@ -18,7 +18,7 @@ from brokers import Broker  # noqa: E402
 from headend import HeadEnd, body_of, provision, sign  # noqa: E402
 
 HEAP = os.environ.get("LINK_HEAP", "256k")
-KIND = "electricity" if (ROOT / "firmware/meters/electricity.py").exists() else "gas"
+KIND = "electricity" if (ROOT / "firmware/meters/electricity").exists() else "gas"
 pytestmark = pytest.mark.broker
 
 

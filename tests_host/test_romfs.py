@@ -49,7 +49,7 @@ def test_firmware_runs_in_place_from_the_mounted_image(image, tmp_path):
 import vfs, sys, gc
 vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')
 sys.path[:] = ['/rom', '/rom/lib']
-import app, core.prepay, link.mqtt, meters.gas, net.cellular, net.wifi, service
+import app, core.prepay, link.mqtt, meters.gas.driver, net.cellular, net.wifi, service
 from core.store import Store
 from core.prepay import Prepay
 p = Prepay(Store('.'), 'gas', {'tariff': {'price': 100000}}, 1800000000)

@@ -5,7 +5,11 @@
 # The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
 # cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
 # wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
-from meters import bl0942, relay, malicious_load, protection, elec_config
+import meters.electricity.bl0942 as bl0942
+import meters.electricity.relay as relay
+import meters.electricity.malicious_load as malicious_load
+import meters.electricity.protection as protection
+import meters.electricity.config as elec_config
 
 RECORD = "elec"            # driver store record: relay position + trip counters (rare writes)
 UWH_PER_WH = 1000000
@@ -279,5 +283,5 @@ class Driver:
         return elec_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Write, then apply; returns the undo (meters/elec_config.py)."""
+        """Write, then apply; returns the undo (meters/electricity/config.py)."""
         return elec_config.configure(self, patch)

@@ -2,8 +2,8 @@
 # validate the merged settings, write the driver record with them first (OSError: nothing
 # changed), then apply, keeping the detectors' runs and timers (FlowSafety.retune), and hand
 # back an undo for the command layer (used when the prepay save that follows fails).
-# Functions of the Driver `drv` (meters/gas.py).
-from meters.gas_safety import validate
+# Functions of the Driver `drv` (meters/gas/driver.py).
+from meters.gas.safety import validate
 
 
 def check(drv, patch):

@@ -1,15 +1,15 @@
 # Gas meter driver: safety first. The valve never opens by itself nor by a remote command:
 # every re-open goes through `armed` -> a local confirmation (button) or an allowed remote
 # selfcheck -> the leak check (leak_check.py) -> prepay.confirm_restore(). Shutoffs
-# (gas_safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
+# (safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
 # docs/gas.md.
 # Every safety window (the leak check, the flow windows, long use, the micro-leak clock,
 # the valve's travel time-out) runs on the board clock's mono_s(), never on the wall clock
 # (docs/architecture.md, "Clock contract"): a clock change never shortens or skips one.
 from meters.valve import Valve
-from meters.gas_safety import validate, FlowSafety, BatteryGuard
-from meters.leak_check import LeakCheck
-from meters import gas_config
+from meters.gas.safety import validate, FlowSafety, BatteryGuard
+from meters.gas.leak_check import LeakCheck
+import meters.gas.config as gas_config
 
 RECORD = "gas"
 # Shutoffs the resident may reset at the meter with the restoration procedure (JP meter:
@@ -298,7 +298,7 @@ class Driver:
         return gas_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Write, then apply; returns the undo (meters/gas_config.py)."""
+        """Write, then apply; returns the undo (meters/gas/config.py)."""
         return gas_config.configure(self, patch, now_s)
 
     def safe_stop(self, now_s):
