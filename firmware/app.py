@@ -10,7 +10,7 @@ from core.eventlog import EventLog
 from core.commands import Commands, supply_state
 from link.outbox import Outbox
 from link.mqtt import Link
-from link import frame
+from core import frame
 import app_safety
 import app_net
 

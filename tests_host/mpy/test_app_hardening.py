@@ -14,7 +14,7 @@ import os
 
 import mptest
 import app as appmod
-from link import frame
+from core import frame
 
 FLASH = "apphard"
 KEY = "ab" * 32
