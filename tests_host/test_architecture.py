@@ -39,3 +39,56 @@ def test_the_core_check_catches_an_outward_import(tmp_path):
     p = tmp_path / "x.py"
     p.write_text("import json\nfrom core import ledger\n\ndef f():\n    from link import mqtt\n")
     assert [m for _, m in imports_of(p)] == ["json", "core", "link"]
+
+
+REACH = re.compile(r"\b(?!self\b|cls\b)([A-Za-z_]\w*)\.(_[a-z]\w*)")
+
+
+def code_only(path):
+    """The file's code with comments and string literals blanked (tokenize), so a private
+    name in a comment or a message does not count."""
+    import io
+    import tokenize
+    src = path.read_text()
+    lines = src.splitlines(True)
+    out = [list(l) for l in lines]
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type in (tokenize.COMMENT, tokenize.STRING):
+            (r0, c0), (r1, c1) = tok.start, tok.end
+            for r in range(r0, r1 + 1):
+                row = out[r - 1]
+                lo = c0 if r == r0 else 0
+                hi = c1 if r == r1 else len(row)
+                for c in range(lo, hi):
+                    if row[c] != "\n":
+                        row[c] = " "
+    return "".join("".join(r) for r in out)
+
+
+def private_reaches(path):
+    """`x._name` where x is not self/cls and _name is not defined in this same module (a
+    module may use its own private helpers on its own objects)."""
+    code = code_only(path)
+    own = set(re.findall(r"def (_[a-z]\w*)", code)) | set(re.findall(r"self\.(_[a-z]\w*)\s*=", code)) \
+        | set(re.findall(r"(?m)^\s*(_[a-z]\w*)\s*=", code))
+    bad = []
+    for n, line in enumerate(code.splitlines(), 1):
+        for m in REACH.finditer(line):
+            if m.group(2) not in own:
+                bad.append("%s:%d %s.%s" % (path.name, n, m.group(1), m.group(2)))
+    return bad
+
+
+def test_no_firmware_module_touches_another_modules_private_members():
+    bad = []
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        bad.extend(p.parent.relative_to(ROOT).as_posix() + "/" + b for b in private_reaches(p))
+    assert not bad, "private members reached from outside their module:\n" + "\n".join(bad)
+
+
+def test_the_private_reach_check_catches_one(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text("class A:\n    def _mine(self):\n        pass\n\n\ndef f(a, b):\n"
+                 "    a._mine()      # own module: allowed\n    b._theirs = 1  # b._x in a comment\n"
+                 "    s = 'c._y'\n    self._z = 0\n")
+    assert [b.split(" ")[1] for b in private_reaches(p)] == ["b._theirs"]

@@ -112,7 +112,7 @@ class Ota:
                 ev[k] = fields[k]
         e = a.prepay.emit("ota", now, **ev)
         a.prepay.save()                 # numbered and on flash before anything relies on it
-        a._drain(now)
+        a.drain(now)
         return e
 
     def send(self, req):

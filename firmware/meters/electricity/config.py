@@ -67,7 +67,7 @@ def configure(drv, patch):
         o = over.get(k) or {}
         o.update(new[k])
         over[k] = o
-    drv.store.save(drv.RECORD, drv._record(over))
+    drv.store.save(drv.RECORD, drv.record_of(over))
     parts = (("relay", drv.rcfg), ("malicious_load", drv.mcfg),
              ("overload", drv.ocfg), ("voltage", drv.vcfg), ("bl0942", drv.ic.cal))
     old = [(d, dict(d)) for k, d in parts if k in new]
@@ -84,6 +84,6 @@ def configure(drv, patch):
             d.clear()
             d.update(was)
         drv.over = old_over
-        drv._dirty = True
-        drv._persist()
+        drv.dirty = True
+        drv.persist()
     return undo

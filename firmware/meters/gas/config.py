@@ -24,13 +24,13 @@ def configure(drv, patch, now_s):
     s = check(drv, patch)
     over = dict(drv.over)
     over.update(patch.get("gas", {}))
-    drv.store.save(drv.RECORD, drv._record(over))
+    drv.store.save(drv.RECORD, drv.record_of(over))
     old_over, old_s = drv.over, dict(drv.s)
     _apply(drv, over, s)
 
     def undo():
         _apply(drv, old_over, old_s)
-        drv._save(now_s)
+        drv.save_record(now_s)
     return undo
 
 

@@ -75,18 +75,18 @@ class Driver:
             # Closed while we were down (shutdown, reboot mid-travel): gas must not come back
             # without the restoration procedure.
             prepay.alarm("restart_closed", now, latch=True, position=self.valve.position)
-        self._save(now)
+        self.save_record(now)
 
     # ---- persistence (driver record, not money) ---------------------------------
-    def _record(self, over):
+    def record_of(self, over):
         return {"valve": self.valve.to_dict(), "cfg": over,
                 "unquiet_s": self.safety.unquiet_s, "check": self.check.active}
 
-    def _save(self, now_s):
+    def save_record(self, now_s):
         # a failed write (flash full or worn) never stops the safety tick: the record is
         # written again at the next tick (Store.failing raises storage_fault meanwhile)
         try:
-            self.store.save(RECORD, self._record(self.over))
+            self.store.save(RECORD, self.record_of(self.over))
             self._save_due = False
         except OSError:
             self._save_due = True
@@ -125,7 +125,7 @@ class Driver:
         self._leak_check(now_s, ml)
         self._drive(now_s)
         if self._save_due or mono - self._saved_mono >= self.s["save_s"]:
-            self._save(now_s)
+            self.save_record(now_s)
 
     def _shut(self, name, now_s, **f):
         if name not in self.p.alarms:
@@ -140,11 +140,11 @@ class Driver:
             p.emit("seismic", now_s, gal=f["gal"], flowing=False)
         elif name == "micro_leak":
             p.alarm("micro_leak", now_s, latch=False, **f)
-            self._save(now_s)
+            self.save_record(now_s)
         elif name == "micro_leak_clear":
             if "micro_leak" in p.alarms:
                 p.alarm_clear("micro_leak", now_s)
-            self._save(now_s)
+            self.save_record(now_s)
 
     def _battery_mv(self):
         return self.b.battery.read_uv() * self.b.battery_div // 1000
@@ -173,7 +173,7 @@ class Driver:
         if self.p.supply.state != "armed":
             chk.stop()
             self.p.emit("leak_check", now_s, result="abort", reason=self.p.supply.state)
-            self._save(now_s)
+            self.save_record(now_s)
             return
         r = chk.feed(self.b.clock.mono_s(), ml, self.valve.position)
         if r is None:
@@ -185,7 +185,7 @@ class Driver:
             self.safety.reopened(self.b.clock.mono_s())
         elif res == "fail":
             self._shut("leak_on_restore", now_s, vol_ml=f["vol_ml"])
-        self._save(now_s)
+        self.save_record(now_s)
 
     def _drive(self, now_s):
         st = self.p.supply.state
@@ -204,13 +204,13 @@ class Driver:
         p = self.p
         if e["event"] == "reached":
             p.emit("valve", now_s, position=e["position"], travel_s=e["travel_s"])
-            self._save(now_s)
+            self.save_record(now_s)
         elif e["event"] == "fault":
             self._shut("valve_fault", now_s, reason=e["reason"], target=e["target"])
             self.check.stop()
             if e["target"] == "open":
                 self.valve.command(False, self.b.clock.mono_s())   # one attempt back to the safe end
-            self._save(now_s)
+            self.save_record(now_s)
         else:
             p.emit("valve_drift", now_s, position=e["position"])
 
@@ -254,7 +254,7 @@ class Driver:
             return why
         self.check.start(self.b.clock.mono_s(), via)
         self.p.emit("leak_check", now_s, result="started", via=via, check_s=self.s["check_s"])
-        self._save(now_s)
+        self.save_record(now_s)
         self._drive(now_s)
         return "started"
 
@@ -305,4 +305,4 @@ class Driver:
         self.check.stop()
         if self.valve.position != "closed":
             self.valve.command(False, now_s)
-        self._save(now_s)
+        self.save_record(now_s)
