@@ -101,7 +101,6 @@ class Ota:
     # ---- the context ota/update.py works in ------------------------------------------
     def save(self):
         self.store.save(RECORD, self.rec)
-        slots.step_done()
 
     def emit(self, status, now_s=None, **fields):
         a = self.app
