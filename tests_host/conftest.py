@@ -19,12 +19,10 @@ HEAP = os.environ.get("MPY_HEAP", "64k")
 
 
 
-# The heap of every whole-app run (firmware/main.py or an App built in a test script) on the
-# PyPI unix port, from the compiled bundle: on that port the modules' bytecode sits in the
-# heap (on an ESP32 it is frozen or runs in place from ROMFS). Measured floors
-# (tools/heap_margins.py, docs/bench.md "heap") plus the margin stated there; APP_HEAP
-# overrides it for every whole-app test at once.
-APP_HEAP = os.environ.get("APP_HEAP", "304k")
+# The heap of every whole-app run (firmware/main.py or an App built in a test script) from
+# the compiled bundle: floor + margin in tools/heap_policy.py; APP_HEAP=... overrides it.
+sys.path.insert(0, str(ROOT / "tools"))
+from heap_policy import APP_HEAP  # noqa: E402
 _BUNDLE = []
 
 

@@ -62,7 +62,7 @@ def script_heap_k(path, default_k=64):
     if not m:
         return default_k
     if m.group(1) == "app":
-        return wrapper_heap_k(Path(path).parent.parent / "conftest.py", "APP_HEAP")
+        return wrapper_heap_k(Path(path).parent.parent.parent / "tools" / "heap_policy.py", "APP_HEAP")
     return kib(m.group(1))
 
 
@@ -171,7 +171,7 @@ def cases(tree):
     out.append(Case("paygo feed (test_paygo_interop)", "pytest", "tests_host/test_paygo_interop.py",
                     64, "MPY_HEAP"))
     # whole-app runs (firmware/main.py or an App in a rig) share one heap: conftest's APP_HEAP
-    app = wrapper_heap_k(th / "conftest.py", "APP_HEAP")
+    app = wrapper_heap_k(tree / "tools" / "heap_policy.py", "APP_HEAP")
     if (mpy / "app_boot_rig.py").exists():
         out.append(Case("app_boot_rig", "script", "tests_host/mpy/app_boot_rig.py", app))
     for w in APP_WRAPPERS:
