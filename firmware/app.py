@@ -10,7 +10,7 @@ from core.eventlog import EventLog
 from core.commands import Commands, supply_state
 from link.outbox import Outbox
 from link.mqtt import Link
-from link import frame
+from core import frame
 import app_safety
 import app_net
 
@@ -207,7 +207,7 @@ class App:
         if self.session_ms is not None:  # a session's time counts from the connect, not
             self.session_ms = self.clock.ticks_ms()   # from a slow radio bring-up
         now = self.clock.now_s()
-        self._publish_state(now)
+        self.publish_state(now)
         if not self.always_online:
             self._telemetry(now)         # water: a session is its only chance to report
 
@@ -220,8 +220,8 @@ class App:
             p.alarm(SUB_ALARM, now, topic=topic.decode())
         elif granted and SUB_ALARM in p.alarms:
             p.alarm_clear(SUB_ALARM, now)
-        self._drain(now)
-        self._publish_state(now)
+        self.drain(now)
+        self.publish_state(now)
 
     def _on_puback(self, pid):
         f = self.inflight
@@ -257,7 +257,7 @@ class App:
             except Exception as e:        # a driver bug: contained like a failed tick
                 app_safety.tick_fault(self, "sim", e, now)
         try:
-            self._drain(now)
+            self.drain(now)
         except Exception as e:
             app_safety.tick_fault(self, "shell", e, now)
 
@@ -302,7 +302,7 @@ class App:
             return res
 
     # ---- loop pieces --------------------------------------------------------------------
-    def _drain(self, now):
+    def drain(self, now):
         p = self.prepay
         evs = p.pending_events()
         if not evs:
@@ -333,7 +333,7 @@ class App:
                 if pid:
                     self.inflight = (pid, h[0])
 
-    def _publish_state(self, now):
+    def publish_state(self, now):
         p = self.prepay
         key = (supply_state(p), tuple(sorted(p.alarms)))
         if key == self.last_state or not self.link.up():
@@ -406,7 +406,7 @@ class App:
                 app_safety.tick_good(self, now)
             if not self.always_online:
                 self._session_start(now)
-            self._drain(now)
+            self.drain(now)
             try:
                 self.eventlog.maybe_save(now)
             except OSError:
@@ -423,7 +423,7 @@ class App:
             self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
             if self.link.up():
                 self._telemetry(now)
-        self._publish_state(now)
+        self.publish_state(now)
 
     def step(self):
         """One loop pass: tick when due, service the link, then wait a little or step the clock.

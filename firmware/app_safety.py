@@ -95,9 +95,9 @@ def minimal_tick(app, now_s):
     what must keep running is the valve's end-stop watch, so a close started by safe_stop
     stops its motor at the end stop (or times out into valve_fault, domain.md)."""
     watch_valve(app, now_s)
-    app._drain(now_s)
+    app.drain(now_s)
     app.next_tick_s = now_s + MINIMAL_TICK_S
-    app._publish_state(now_s)
+    app.publish_state(now_s)
 
 
 def watch_valve(app, now_s):
@@ -125,12 +125,12 @@ def shutdown(app, interrupted=False):
 
     def drain():
         if not torn:
-            app._drain(now[0])
+            app.drain(now[0])
 
     def service_event():
         if g is not None and not torn:       # a technician stopped a device (field guide)
             app.prepay.emit("service", now[0], action="interrupt", by="repl")
-            app._drain(now[0])
+            app.drain(now[0])
 
     def ledger():
         if not torn:

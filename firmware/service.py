@@ -209,8 +209,9 @@ def _audit(action, now, **fields):
 
 # ---- privileged functions (service_admin.py, imported on first use to spare the heap) --
 def calibrate(**k):
+    _need("calibrate")
     import service_admin
-    return service_admin.calibrate(k)
+    return service_admin.calibrate(_a(), _now(), _audit, k)
 
 
 def config(**patch):
@@ -221,13 +222,13 @@ def config(**patch):
         return
     _need("config")
     import service_admin
-    return service_admin.config(patch)
+    return service_admin.config(a, _now(), _audit, patch)
 
 
 def clear(alarm):
     _need("clear")
     import service_admin
-    return service_admin.clear(alarm)
+    return service_admin.clear(_a(), _now(), _audit, alarm)
 
 
 def supply(action):
@@ -235,7 +236,7 @@ def supply(action):
     local confirmation a resident gives at the meter (gas: runs its leak check first)."""
     _need("supply")
     import service_admin
-    return service_admin.supply(action)
+    return service_admin.supply(_a(), _now(), _audit, action)
 
 
 def resume():

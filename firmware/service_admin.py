@@ -1,14 +1,15 @@
 # The technician console's privileged actions (service.py imports this on first use, after
 # login): each validates every part before applying any and runs through atomic(), so a
 # failure inside, or a save that cannot be written, changes nothing (docs/field-guide.md).
+# service.py checks the login and hands each action the running app `a`, the time `now`
+# and its `audit(action, now, **fields)`.
 import service
 
 
-def atomic(act):
+def atomic(p, act):
     """Run a console action so that nothing escapes half done: any failure inside (a
     failed save included) puts the ledger back as it was (and the driver part, through
     its undo) and answers a specific ValueError ("storage: ..." or "internal: ...")."""
-    p = service._a().prepay
     snap = p.snapshot() if hasattr(p, "snapshot") else None
     done = []
     try:
@@ -43,22 +44,17 @@ def redacted(cfg):
     return out
 
 
-def calibrate(k):
-    service._need("calibrate")
-    now = service._now()
-
+def calibrate(a, now, audit, k):
     def act(done):
-        res = service._a().driver.op("calibrate", k, now)
+        res = a.driver.op("calibrate", k, now)
         if res is None:
             raise ValueError("this meter has no metering IC to calibrate")
-        service._audit("calibrate", now, keys=sorted(k), result=res)
+        audit("calibrate", now, keys=sorted(k), result=res)
         return res
-    return atomic(act)
+    return atomic(a.prepay, act)
 
 
-def config(patch):
-    a = service._a()
-    now = service._now()
+def config(a, now, audit, patch):
     keys = getattr(a.driver, "CONFIG_KEYS", ())
     mine = dict((k, v) for k, v in patch.items() if k in keys)
     core = dict((k, v) for k, v in patch.items() if k not in keys)
@@ -73,13 +69,11 @@ def config(patch):
             undo = a.driver.configure(mine, now)   # writes its record first
             if undo is not None:
                 done.append(undo)
-        service._audit("config", now, keys=sorted(patch))
-    atomic(act)
+        audit("config", now, keys=sorted(patch))
+    atomic(a.prepay, act)
 
 
-def clear(alarm):
-    a = service._a()
-    now = service._now()
+def clear(a, now, audit, alarm):
     from core.command_ops import may_clear
     owners = getattr(getattr(a, "commands", None), "alarm_owners", {})
     if not may_clear(a.driver, owners, alarm, False):
@@ -87,16 +81,14 @@ def clear(alarm):
 
     def act(done):
         a.prepay.alarm_clear(alarm, now)     # ValueError if not active
-        service._audit("clear", now, alarm=alarm)
+        audit("clear", now, alarm=alarm)
         if alarm == "crash_loop":            # minimal mode's exit (docs/field-guide.md)
             from hal import guard
             guard.clear_crash_loop()
-    atomic(act)
+    atomic(a.prepay, act)
 
 
-def supply(action):
-    a = service._a()
-    now = service._now()
+def supply(a, now, audit, action):
     if action not in ("on", "off", "button"):
         raise ValueError("supply action must be 'on', 'off' or 'button'")
 
@@ -105,6 +97,6 @@ def supply(action):
             a.driver.button(now)
         else:
             a.prepay.supply_command(action == "on", now)
-        service._audit("supply", now, action2=action, state=a.prepay.supply.state)
+        audit("supply", now, action2=action, state=a.prepay.supply.state)
         return a.prepay.supply.state
-    return atomic(act)
+    return atomic(a.prepay, act)

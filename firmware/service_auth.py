@@ -47,7 +47,7 @@ def _check_pin(pin):
     n = rec.get("pin_iter", 1)
     for _ in range(n if isinstance(n, int) and 0 < n <= 100000 else 1):
         h = hashlib.sha256(h).digest()
-    from link.frame import equal
+    from core.frame import equal
     return equal(hexlify(h), rec["pin_sha256"].encode())
 
 
@@ -59,7 +59,7 @@ def _check_code(code, now):
     if not tech or len(tech) > 16:
         raise ValueError("technician id must be 1..16 chars")
     cfg = _read_json("config.json") or {}
-    from link.frame import hmac_sha256, parse_key, equal
+    from core.frame import hmac_sha256, parse_key, equal
     from binascii import hexlify
     key = parse_key(cfg.get("key"))
     msg = ("service|%s|%d|%s" % (cfg.get("id"), expiry, tech)).encode()

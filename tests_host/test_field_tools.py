@@ -51,7 +51,7 @@ def test_every_firmware_module_compiles_to_mpy_v6(bundle):
 def test_compiled_bundle_runs_on_the_unix_port(bundle, tmp_path):
     out, _ = bundle
     code = ("import sys; sys.path[:] = ['%s']\n"
-            "import service, service_auth, core.clock, link.frame\n"
+            "import service, service_auth, core.clock, core.frame\n"
             "from hal import guard\n"
             "print(core.clock.iso_date(20000), service.__file__.endswith('.mpy'))\n" % out)
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=64k", "-c", code], capture_output=True,

@@ -20,7 +20,7 @@ from conftest import MICROPYTHON, mpy_env  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import socket  # noqa: E402
 
-KIND = "electricity" if (ROOT / "firmware/meters/electricity.py").exists() else "gas"
+KIND = "electricity" if (ROOT / "firmware/meters/electricity").exists() else "gas"
 
 
 def pct(xs, p):

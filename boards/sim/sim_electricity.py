@@ -7,7 +7,7 @@
 # The world: a load (load_w, pf) plus any number of appliance signatures (tools/loadsig.py),
 # behind the relay; the supply voltage_v is measured whatever the relay does (the IC's
 # voltage divider is on the supply side). Measured power is zero while the contacts are open.
-from meters import bl0942
+import meters.electricity.bl0942 as bl0942
 from simparts import PhysClock
 
 MIN_PULSE_MS = 20        # latching relays need ~10-30 ms of coil current to flip

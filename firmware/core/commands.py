@@ -7,7 +7,7 @@
 # Nothing escapes handle(): a command that fails inside is answered `internal`, one whose
 # save fails `storage`, and either leaves RAM as it was before the command (snapshot).
 import json
-from link import frame
+from core import frame
 from core.command_ops import (Ops, OPS, SAVED, APP_KEYS, SHELL_CLEARABLE,  # noqa: F401
                               TOKEN_TXN, _is_int, _valid_id)
 

@@ -12,9 +12,8 @@
 from micropython import const
 
 from core import clock, credit, history, tariff
-from core import prepay_actions as actions
-from core import prepay_days as days
-from core.prepay_days import CATCHUP_DAYS  # noqa: F401  (tests and docs name it here)
+from core.prepay_actions import Actions
+from core.prepay_days import CATCHUP_DAYS, Days  # noqa: F401  (tests and docs name it here)
 from core.floor import Floor
 from core.ledger import Ledger
 from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, check_record,
@@ -26,7 +25,10 @@ VERSION = const(1)
 PENDING_MAX = const(64)  # events not yet handed to the outbox; older ones are dropped (counted)
 
 
-class Prepay:
+class Prepay(Actions, Days):
+    # One class in three files: this one (construction, persistence, events, measurements,
+    # the tick), core/prepay_actions.py (commands, local actions, snapshot/rollback, status)
+    # and core/prepay_days.py (the daily rollover and the standing charge).
     def __init__(self, store, kind, cfg, now_s, arms=None, seq_floor=0):
         # seq_floor: the outbox's highest event seq: no event is numbered twice (ledger.md §2a)
         if kind not in KINDS:
@@ -52,7 +54,7 @@ class Prepay:
         if d is None:
             self._fresh(cfg, now_s)
         self.floor = Floor(store)
-        actions.raise_to_floor(self, seq_floor)
+        self._raise_to_floor(seq_floor)
         # history is its own record: kept even if the prepay record had to be rebuilt
         try:
             self.hist = history.History(store.load(history.RECORD))
@@ -151,13 +153,6 @@ class Prepay:
     def save_soon(self):
         """Something outside the batch policy changed in the record: save at the next tick."""
         self._urgent = True
-
-    def snapshot(self):
-        """A private copy of the RAM state, for rollback() (each snapshot is used once)."""
-        return actions.snapshot(self)
-
-    def rollback(self, snap):
-        actions.rollback(self, snap)
 
     @property
     def balance_minor(self):
@@ -258,41 +253,7 @@ class Prepay:
             self._urgent = True  # emergency credit used up: persist it (no reconnect after a reboot)
         self._supply_events(self.supply.set_credit(ok, now_s), now_s)
 
-    def _rollover(self, now_s):
-        days.rollover(self, now_s)
-
-    # ---- commands and local actions (core/prepay_actions.py) ------------------------
-    def recharge(self, txn, amount_minor, now_s, via="remote"):
-        return actions.recharge(self, txn, amount_minor, now_s, via)
-
-    def set_tariff(self, spec, now_s, from_s=None):
-        actions.set_tariff(self, spec, now_s, from_s)
-
-    def configure(self, patch, now_s):
-        actions.configure(self, patch, now_s)
-
-    def supply_command(self, on, now_s):
-        actions.supply_command(self, on, now_s)
-
-    def emergency(self, now_s):
-        actions.emergency(self, now_s)
-
-    def button(self, now_s):
-        return actions.button(self, now_s)
-
-    def confirm_restore(self, now_s):
-        return actions.confirm_restore(self, now_s)
-
-    def alarm(self, name, now_s, latch=False, **fields):
-        actions.alarm(self, name, now_s, latch, **fields)
-
-    def alarm_clear(self, name, now_s):
-        actions.alarm_clear(self, name, now_s)
-
     # ---- views -------------------------------------------------------------------
     def price_now(self, now_s):
         check_now(now_s)
         return tariff.price_at(self.tar, now_s)
-
-    def status(self, now_s):
-        return actions.status(self, now_s)

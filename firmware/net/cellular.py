@@ -223,6 +223,12 @@ class Cellular:
         c, ms, _ = self._script[0]
         self.at.send(c, ms)
 
+    def insert_next(self, steps):
+        """Run these (command, timeout_ms, check) steps right after the current one: a
+        check of the init script (net/sim7080.py) adds the steps an answer calls for."""
+        for i in range(len(steps)):
+            self._script.insert(self._step + 1 + i, steps[i])
+
     def _run_script(self, now):
         r = self.at.poll()
         if r is None:

@@ -48,9 +48,8 @@ def sim(c, r):
             return "sim_pin"
         if c.pin_blocked:
             return "sim_pin_wrong"
-        c._script.insert(c._step + 1, ('AT+CPIN="%s"' % c.o["pin"], 5000,
-                                       lambda r, now: pin(c, r)))
-        c._script.insert(c._step + 2, ("AT+CPIN?", 5000, lambda r, now: sim(c, r)))
+        c.insert_next([('AT+CPIN="%s"' % c.o["pin"], 5000, lambda r, now: pin(c, r)),
+                       ("AT+CPIN?", 5000, lambda r, now: sim(c, r))])
         return None
     if r.ok() and v == "SIM PUK":
         return "sim_puk"

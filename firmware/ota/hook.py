@@ -107,7 +107,6 @@ class Ota:
     # ---- the context ota/update.py works in ------------------------------------------
     def save(self):
         self.store.save(RECORD, self.rec)
-        slots.step_done()
 
     def emit(self, status, now_s=None, **fields):
         a = self.app
@@ -118,7 +117,7 @@ class Ota:
                 ev[k] = fields[k]
         e = a.prepay.emit("ota", now, **ev)
         a.prepay.save()                 # numbered and on flash before anything relies on it
-        a._drain(now)
+        a.drain(now)
         return e
 
     def send(self, req):

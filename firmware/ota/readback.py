@@ -17,7 +17,7 @@ def files(u):
     budget = VERIFY_BYTES
     while budget > 0:
         if u.ver is None:
-            line = u._line(r["vo"])
+            line = u.line_at(r["vo"])
             if not line:
                 return verified(u)
             want, size, p = manifest.parse_entry(line)
@@ -47,7 +47,7 @@ def files(u):
 
 def refetch(u, off):
     r = u.rec
-    line = u._line(off)
+    line = u.line_at(off)
     try:
         os.remove(slots.path(u.ctx.flash, r["slot"], manifest.parse_entry(line)[2]))
     except OSError:
@@ -70,21 +70,21 @@ def verified(u):
         n += 1
     if n != u.header()["files"] + 1:
         return u.end("failed", "stray_files")   # cannot happen after a full wipe
-    u._ready()
+    u.mark_ready()
 
 
 def image(u):
     """One step of the read-back of a firmware image, block by block."""
     r = u.rec
     h = u.header()
-    part = u._partition()
+    part = u.partition()
     i = r.get("vo", 0)
     n = manifest.blocks(h)
     for _ in range(VERIFY_BYTES // manifest.BLOCK):
         if i >= n:
-            return u._ready()
+            return u.mark_ready()
         size = min(manifest.BLOCK, h["size"] - i * manifest.BLOCK)
-        want = manifest.parse_block(u._line(h["_len"] + 65 * i))
+        want = manifest.parse_block(u.line_at(h["_len"] + 65 * i))
         if hash_block(part, i, size, u.buf) != want:
             r["i"] = i
             r["st"] = "fetch"

@@ -47,12 +47,12 @@ class Update:
             self.hdr["_len"] = len(line)
         return self.hdr
 
-    def _line(self, off):
+    def line_at(self, off):
         with open(self._mpath(), "rb") as f:
             f.seek(off)
             return f.readline(256)
 
-    def _partition(self):
+    def partition(self):
         if self.part is None:
             self.part = self.ctx.partition(self.rec.get("label"))
         return self.part
@@ -240,9 +240,9 @@ class Update:
                 if r["i"] >= manifest.blocks(h):
                     self._to_verify()
                     return
-                self.obj = BlockPull(self._partition(), r["i"], h["size"], manifest.BLOCK)
+                self.obj = BlockPull(self.partition(), r["i"], h["size"], manifest.BLOCK)
             else:
-                line = self._line(r["mo"])
+                line = self.line_at(r["mo"])
                 if not line:
                     self._to_verify()
                     return
@@ -256,8 +256,8 @@ class Update:
     def _expected(self):
         r = self.rec
         if r["type"] == "firmware":
-            return manifest.parse_block(self._line(self.header()["_len"] + 65 * r["i"]))
-        line = self._line(r["mo"])
+            return manifest.parse_block(self.line_at(self.header()["_len"] + 65 * r["i"]))
+        line = self.line_at(r["mo"])
         return manifest.parse_entry(line)[0], len(line)
 
     def _done_piece(self):
@@ -301,7 +301,7 @@ class Update:
             return readback.image(self)
         return readback.files(self)
 
-    def _ready(self):
+    def mark_ready(self):
         self.rec["st"] = "ready"
         self.rec.pop("vo", None)
         self.ctx.save()

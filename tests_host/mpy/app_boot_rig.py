@@ -143,7 +143,7 @@ def test_crash_loop_ends_by_a_remote_clear_command():
     for _ in range(3):
         a.step()
     mptest.true("crash_loop" in a.prepay.alarms)
-    from link import frame
+    from core import frame
     body = json.dumps({"id": "c1", "meter": "bw-1", "seq": 1, "op": "clear",
                        "args": {"alarm": "crash_loop"}}).encode()
     acks = []

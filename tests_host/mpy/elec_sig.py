@@ -12,7 +12,8 @@ if _here + "/../../tools" not in sys.path:
 # while less bytecode is resident lowers the compile peak (tools/heap_margins.py).
 import sim_electricity                  # noqa: E402
 import loadsig                          # noqa: E402
-from meters import bl0942, malicious_load  # noqa: E402
+import meters.electricity.bl0942 as bl0942  # noqa: E402
+import meters.electricity.malicious_load as malicious_load
 
 
 class Clock(RigClock):

@@ -102,7 +102,7 @@ if mode == "cycle":
     print("the new bundle runs:", app.FW)
     sys.exit(0)
 from ota import rsa  # noqa: E402
-from link import frame  # noqa: E402
+from core import frame  # noqa: E402
 import hashlib  # noqa: E402
 from binascii import a2b_base64, unhexlify  # noqa: E402
 n = a.ota.keys[0]

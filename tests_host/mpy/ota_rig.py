@@ -183,7 +183,7 @@ class App:
         self.session_ms = None
         self.driver = None
 
-    def _drain(self, now):
+    def drain(self, now):
         pass
 
 

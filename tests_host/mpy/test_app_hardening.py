@@ -1,4 +1,4 @@
-# heap: 256k
+# heap: app
 # The whole app (firmware/app.py: store, prepay, driver, outbox, link down) under power cuts,
 # flash faults and bugs (docs/architecture.md "Boundaries", docs/protocol.md §6):
 #   - an event's seq is never numbered twice: not after a power cut before the prepay save,
@@ -14,7 +14,7 @@ import os
 
 import mptest
 import app as appmod
-from link import frame
+from core import frame
 
 FLASH = "apphard"
 KEY = "ab" * 32
@@ -24,8 +24,9 @@ START_S = 1800000000
 def fresh(kind="electricity", **extra):
     import gc
     import sys
-    for k in ("meters.electricity", "meters.gas", "meters.water"):
-        if k != "meters." + kind and k in sys.modules:
+    for k in list(sys.modules):
+        pkg = ".".join(k.split(".")[:2])  # a meter kind's package and its modules
+        if k.startswith("meters.") and pkg != "meters." + kind and pkg != "meters.valve":
             del sys.modules[k]            # one driver's bytecode in the heap at a time
     appmod.APP = None
     import core.store

@@ -12,7 +12,7 @@ from core.prepay import Prepay
 from core.store import Store
 from fakemeters.cmdfix import DIR, KEY, MID, NOW, body, rmtree, send
 from fakemeters.fakeprepay import FakeClock, FakeDriver
-from link import frame
+from core import frame
 
 
 class FlakyStore(Store):

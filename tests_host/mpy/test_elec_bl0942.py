@@ -2,7 +2,7 @@
 # generated corrupted, truncated and misaligned streams, calibration and CF_CNT wrap.
 import random
 import mptest
-from meters import bl0942
+import meters.electricity.bl0942 as bl0942
 
 
 class FakeUART:

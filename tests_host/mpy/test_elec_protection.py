@@ -2,7 +2,8 @@
 # over/under-voltage, trip counter), config validation with generated bad input.
 import random
 import mptest
-from meters import protection, relay
+import meters.electricity.protection as protection
+import meters.electricity.relay as relay
 
 
 class Coil:

@@ -6,7 +6,7 @@ import random
 import mptest
 import elec_sig
 import loadsig
-from meters import malicious_load
+import meters.electricity.malicious_load as malicious_load
 
 SOAK = int(os.getenv("SOAK") or "1")
 SEEDS = 2 * SOAK

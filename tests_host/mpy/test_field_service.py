@@ -15,7 +15,7 @@ import hashlib
 from binascii import hexlify
 
 import mptest
-from link.frame import hmac_sha256
+from core.frame import hmac_sha256
 import field_rig
 
 ROOT = "svc_root"

@@ -1,8 +1,8 @@
 # Gas safety detectors and the leak check in isolation (no core), at the 64 KiB heap.
 import random
 import mptest
-from meters.gas_safety import validate, FlowSafety, BatteryGuard, DEFAULTS
-from meters.leak_check import LeakCheck
+from meters.gas.safety import validate, FlowSafety, BatteryGuard, DEFAULTS
+from meters.gas.leak_check import LeakCheck
 
 T = 1000000
 

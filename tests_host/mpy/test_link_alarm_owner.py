@@ -9,7 +9,7 @@ gc.collect()
 import fakemeters.fakeprepay  # noqa: F401
 gc.collect()
 from fakemeters.cmdfix import KEY, NOW, fresh, body, send, unchanged
-from link import frame
+from core import frame
 
 
 def test_clear_of_an_alarm_owned_outside_the_driver():

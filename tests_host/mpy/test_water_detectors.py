@@ -2,11 +2,11 @@
 # flowIQ rule over generated flow histories, the run alarms, the magnet, the RTC codec.
 import random
 import mptest
-from meters import water_cfg
-from meters.leak import Leak
-from meters.water_flow import Run, high_flow
-from meters.magnetic import Magnetic
-from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
+import meters.water.config as water_cfg
+from meters.water.leak import Leak
+from meters.water.flow import Run, high_flow
+from meters.water.magnetic import Magnetic
+from meters.water.sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
 CFG = water_cfg.validate({})
 T0 = 1767225600
@@ -218,7 +218,7 @@ def test_config_generated_bad_values_rejected_base_unchanged():
 
 
 def test_valve_exercise_schedule_and_cycle():
-    from meters.water_exercise import Exercise
+    from meters.water.exercise import Exercise
     cfg = dict(CFG, valve_exercise_days=30, valve_exercise_at="03:00")
     ex = Exercise(cfg, 3600, T0)                 # local = UTC+1: 03:00 local = 02:00 UTC
     mptest.eq(ex.next_s, T0 + 2 * 3600 + 29 * 86400)

@@ -4,7 +4,7 @@ import json
 import random
 from binascii import hexlify
 import mptest
-from link import frame
+from core import frame
 from core.store import Store
 from core.commands import Commands
 from fakemeters.fakeprepay import FakePrepay, FakeDriver, FakeClock

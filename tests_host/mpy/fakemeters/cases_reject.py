@@ -3,7 +3,7 @@
 # checked as it is built, so no list of frames is held in the heap.
 import json
 import mptest
-from link import frame
+from core import frame
 from fakemeters.cmdfix import KEY, NOW, fresh, body, send, unchanged
 
 _T = [NOW]

@@ -1,5 +1,5 @@
 # The water meter's run-time alarms: burst, reverse_flow and dry. Each is a condition that
-# must hold continuously for a configured time (sources in water_cfg / docs/water.md):
+# must hold continuously for a configured time (sources in config.py / docs/water.md):
 #   burst        mean flow >= burst_lph for burst_s (Kamstrup BURST: 5/10/20 % of Q3, 30 min)
 #   reverse_flow reverse pulses in consecutive wakes for more than reverse_s (Sensus iPERL: 15 min)
 #   dry          the empty-pipe input asserted for dry_s (iPERL: empty pipe after 1 min)

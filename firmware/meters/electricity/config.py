@@ -2,8 +2,11 @@
 # every part (relay, malicious_load, overload, voltage, bl0942) before applying any, write
 # the driver record with the new settings first (OSError: nothing changed), then apply in
 # place so the parts see them, and hand back an undo for the command layer (used when the
-# prepay save that follows fails). Functions of the Driver `drv` (meters/electricity.py).
-from meters import bl0942, relay, malicious_load, protection
+# prepay save that follows fails). Functions of the Driver `drv` (meters/electricity/driver.py).
+import meters.electricity.bl0942 as bl0942
+import meters.electricity.relay as relay
+import meters.electricity.malicious_load as malicious_load
+import meters.electricity.protection as protection
 
 
 def _merge(defaults, patch):
@@ -64,7 +67,7 @@ def configure(drv, patch):
         o = over.get(k) or {}
         o.update(new[k])
         over[k] = o
-    drv.store.save(drv.RECORD, drv._record(over))
+    drv.store.save(drv.RECORD, drv.record_of(over))
     parts = (("relay", drv.rcfg), ("malicious_load", drv.mcfg),
              ("overload", drv.ocfg), ("voltage", drv.vcfg), ("bl0942", drv.ic.cal))
     old = [(d, dict(d)) for k, d in parts if k in new]
@@ -81,6 +84,6 @@ def configure(drv, patch):
             d.clear()
             d.update(was)
         drv.over = old_over
-        drv._dirty = True
-        drv._persist()
+        drv.dirty = True
+        drv.persist()
     return undo

@@ -5,7 +5,11 @@
 # The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
 # cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
 # wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
-from meters import bl0942, relay, malicious_load, protection, elec_config
+import meters.electricity.bl0942 as bl0942
+import meters.electricity.relay as relay
+import meters.electricity.malicious_load as malicious_load
+import meters.electricity.protection as protection
+import meters.electricity.config as elec_config
 
 RECORD = "elec"            # driver store record: relay position + trip counters (rare writes)
 UWH_PER_WH = 1000000
@@ -29,7 +33,7 @@ class Driver:
         # this firmware refuses (an older firmware's record) are dropped with an event,
         # never a reason not to start (config.json itself must be valid: exit 2)
         self.over = st.get("cfg") if isinstance(st.get("cfg"), dict) else {}
-        self._dirty = False
+        self.dirty = False
         try:
             cfg = elec_config.settings(self, cfg, self.over)
         except (ValueError, TypeError, AttributeError) as e:
@@ -37,7 +41,7 @@ class Driver:
                 raise
             prepay.emit("config_dropped", board.clock.now_s(), reason=str(e)[:60])
             self.over = {}
-            self._dirty = True
+            self.dirty = True
             cfg = elec_config.settings(self, cfg, {})
         self.ic = bl0942.BL0942(board.meter_uart, cfg.get("bl0942"))
         self.poll_ms = getattr(board, "meter_poll_ms", 0) or 0
@@ -92,8 +96,8 @@ class Driver:
             if self._missing_s == IC_MISSING_S:
                 self.p.alarm("metering_fault", now_s, counters=self.ic.counters())
         self._drive(now_s)
-        if self._dirty or self.relay.dirty:
-            self._persist()
+        if self.dirty or self.relay.dirty:
+            self.persist()
 
     def _meter(self, frames, now_s):
         closed = self.relay.closed
@@ -131,7 +135,7 @@ class Driver:
             self.p.alarm("malicious_load", now_s, latch=False, **fields)
             return
         action = self.ml.trip(self.mono, self.mcfg["reclose_s"], self.mcfg["lockout_trips"])
-        self._dirty = True
+        self.dirty = True
         self.p.alarm("malicious_load", now_s, latch=True, action=action,
                      trips=len(self.ml.trips), **fields)
         self._open_now(now_s)
@@ -139,12 +143,12 @@ class Driver:
     def _protect(self, s, now_s):
         r = self.overload.tick(s.power_w, self.mono)
         if r in ("trip", "lockout"):
-            self._dirty = True
+            self.dirty = True
             self.p.alarm("overload", now_s, latch=True, action=r, power_w=s.power_w,
                          limit_w=self.ocfg["limit_w"], trips=len(self.overload.rec.trips))
             self._open_now(now_s)
         elif r == "reclose":
-            self._dirty = True
+            self.dirty = True
             self._clear("overload", now_s)
         v = self.volt.tick(s.voltage_mv, now_s)
         if v is not None:
@@ -171,12 +175,12 @@ class Driver:
         # a remote / console clear of a tripped or locked-out detector
         if (self.ml.locked or self.ml.reclose_at is not None) and "malicious_load" not in alarms:
             self.ml.cleared()
-            self._dirty = True
+            self.dirty = True
         if self.overload.tripped and "overload" not in alarms:
             self.overload.cleared()
-            self._dirty = True
+            self.dirty = True
         if self.ml.due(self.mono):
-            self._dirty = True
+            self.dirty = True
             self._clear("malicious_load", now_s)
         state = self.p.supply.state
         want = state == "on"
@@ -200,20 +204,20 @@ class Driver:
         self.relay.drive(want, force=not self._booted)
         self._booted = True
 
-    def _record(self, over):
+    def record_of(self, over):
         m = self.b.clock.mono_s()
         return {"closed": self.relay.closed, "ml": self.ml.to_dict(m),
                 "ol": self.overload.rec.to_dict(m), "cfg": over}
 
-    def _persist(self):
+    def persist(self):
         # a failed write (flash full or worn) never stops the tick: the flags stay set and
         # the next tick writes again (Store.failing raises storage_fault meanwhile)
         try:
-            self.store.save(RECORD, self._record(self.over))
+            self.store.save(RECORD, self.record_of(self.over))
         except OSError:
             return
         self.relay.dirty = False
-        self._dirty = False
+        self.dirty = False
 
     # ---- the rest of the driver contract ----
     def period_s(self):
@@ -272,12 +276,12 @@ class Driver:
     def safe_stop(self, now_s):
         # the latching relay holds its position unpowered: a restart must not cut the
         # customer off, so leave it and persist what we know
-        self._persist()
+        self.persist()
 
     def check_config(self, patch, now_s):
         """Validate a config patch of CONFIG_KEYS without applying it (ValueError)."""
         return elec_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Write, then apply; returns the undo (meters/elec_config.py)."""
+        """Write, then apply; returns the undo (meters/electricity/config.py)."""
         return elec_config.configure(self, patch)

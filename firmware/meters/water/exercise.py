@@ -3,7 +3,7 @@
 # (and tried again the next day) while water flows, while the valve is not open for supply,
 # or once the battery is low; a supply change during the exercise ends it where the supply
 # wants the valve.
-from meters.water_cfg import parse_hhmm
+from meters.water.config import parse_hhmm
 
 DAY = 86400
 

@@ -1,15 +1,15 @@
 # Gas meter driver: safety first. The valve never opens by itself nor by a remote command:
 # every re-open goes through `armed` -> a local confirmation (button) or an allowed remote
 # selfcheck -> the leak check (leak_check.py) -> prepay.confirm_restore(). Shutoffs
-# (gas_safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
+# (safety.py) latch off_safety through prepay.alarm(). Procedure and thresholds:
 # docs/gas.md.
 # Every safety window (the leak check, the flow windows, long use, the micro-leak clock,
 # the valve's travel time-out) runs on the board clock's mono_s(), never on the wall clock
 # (docs/architecture.md, "Clock contract"): a clock change never shortens or skips one.
 from meters.valve import Valve
-from meters.gas_safety import validate, FlowSafety, BatteryGuard
-from meters.leak_check import LeakCheck
-from meters import gas_config
+from meters.gas.safety import validate, FlowSafety, BatteryGuard
+from meters.gas.leak_check import LeakCheck
+import meters.gas.config as gas_config
 
 RECORD = "gas"
 # Shutoffs the resident may reset at the meter with the restoration procedure (JP meter:
@@ -75,18 +75,18 @@ class Driver:
             # Closed while we were down (shutdown, reboot mid-travel): gas must not come back
             # without the restoration procedure.
             prepay.alarm("restart_closed", now, latch=True, position=self.valve.position)
-        self._save(now)
+        self.save_record(now)
 
     # ---- persistence (driver record, not money) ---------------------------------
-    def _record(self, over):
+    def record_of(self, over):
         return {"valve": self.valve.to_dict(), "cfg": over,
                 "unquiet_s": self.safety.unquiet_s, "check": self.check.active}
 
-    def _save(self, now_s):
+    def save_record(self, now_s):
         # a failed write (flash full or worn) never stops the safety tick: the record is
         # written again at the next tick (Store.failing raises storage_fault meanwhile)
         try:
-            self.store.save(RECORD, self._record(self.over))
+            self.store.save(RECORD, self.record_of(self.over))
             self._save_due = False
         except OSError:
             self._save_due = True
@@ -125,7 +125,7 @@ class Driver:
         self._leak_check(now_s, ml)
         self._drive(now_s)
         if self._save_due or mono - self._saved_mono >= self.s["save_s"]:
-            self._save(now_s)
+            self.save_record(now_s)
 
     def _shut(self, name, now_s, **f):
         if name not in self.p.alarms:
@@ -140,11 +140,11 @@ class Driver:
             p.emit("seismic", now_s, gal=f["gal"], flowing=False)
         elif name == "micro_leak":
             p.alarm("micro_leak", now_s, latch=False, **f)
-            self._save(now_s)
+            self.save_record(now_s)
         elif name == "micro_leak_clear":
             if "micro_leak" in p.alarms:
                 p.alarm_clear("micro_leak", now_s)
-            self._save(now_s)
+            self.save_record(now_s)
 
     def _battery_mv(self):
         return self.b.battery.read_uv() * self.b.battery_div // 1000
@@ -173,7 +173,7 @@ class Driver:
         if self.p.supply.state != "armed":
             chk.stop()
             self.p.emit("leak_check", now_s, result="abort", reason=self.p.supply.state)
-            self._save(now_s)
+            self.save_record(now_s)
             return
         r = chk.feed(self.b.clock.mono_s(), ml, self.valve.position)
         if r is None:
@@ -185,7 +185,7 @@ class Driver:
             self.safety.reopened(self.b.clock.mono_s())
         elif res == "fail":
             self._shut("leak_on_restore", now_s, vol_ml=f["vol_ml"])
-        self._save(now_s)
+        self.save_record(now_s)
 
     def _drive(self, now_s):
         st = self.p.supply.state
@@ -204,13 +204,13 @@ class Driver:
         p = self.p
         if e["event"] == "reached":
             p.emit("valve", now_s, position=e["position"], travel_s=e["travel_s"])
-            self._save(now_s)
+            self.save_record(now_s)
         elif e["event"] == "fault":
             self._shut("valve_fault", now_s, reason=e["reason"], target=e["target"])
             self.check.stop()
             if e["target"] == "open":
                 self.valve.command(False, self.b.clock.mono_s())   # one attempt back to the safe end
-            self._save(now_s)
+            self.save_record(now_s)
         else:
             p.emit("valve_drift", now_s, position=e["position"])
 
@@ -254,7 +254,7 @@ class Driver:
             return why
         self.check.start(self.b.clock.mono_s(), via)
         self.p.emit("leak_check", now_s, result="started", via=via, check_s=self.s["check_s"])
-        self._save(now_s)
+        self.save_record(now_s)
         self._drive(now_s)
         return "started"
 
@@ -298,11 +298,11 @@ class Driver:
         return gas_config.check(self, patch)
 
     def configure(self, patch, now_s):
-        """Write, then apply; returns the undo (meters/gas_config.py)."""
+        """Write, then apply; returns the undo (meters/gas/config.py)."""
         return gas_config.configure(self, patch, now_s)
 
     def safe_stop(self, now_s):
         self.check.stop()
         if self.valve.position != "closed":
             self.valve.command(False, now_s)
-        self._save(now_s)
+        self.save_record(now_s)

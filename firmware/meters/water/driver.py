@@ -15,13 +15,13 @@
 # (docs/architecture.md, "Clock contract": it keeps counting through deep sleep); billing and
 # the calendar on the wall clock. The first interval after a power-on has no monotonic
 # length (mono_s restarted): it is billed but not fed to the detectors (docs/water.md).
-from meters import water_cfg
-from meters.leak import Leak
-from meters.magnetic import Magnetic
+import meters.water.config as water_cfg
+from meters.water.leak import Leak
+from meters.water.magnetic import Magnetic
 from meters.valve import Valve
-from meters.water_exercise import Exercise
-from meters.water_flow import Run, high_flow
-from meters.water_sleep import Sessions, rtc_load, rtc_save, wake_pulses
+from meters.water.exercise import Exercise
+from meters.water.flow import Run, high_flow
+from meters.water.sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
 
 

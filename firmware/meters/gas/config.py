@@ -2,8 +2,8 @@
 # validate the merged settings, write the driver record with them first (OSError: nothing
 # changed), then apply, keeping the detectors' runs and timers (FlowSafety.retune), and hand
 # back an undo for the command layer (used when the prepay save that follows fails).
-# Functions of the Driver `drv` (meters/gas.py).
-from meters.gas_safety import validate
+# Functions of the Driver `drv` (meters/gas/driver.py).
+from meters.gas.safety import validate
 
 
 def check(drv, patch):
@@ -24,13 +24,13 @@ def configure(drv, patch, now_s):
     s = check(drv, patch)
     over = dict(drv.over)
     over.update(patch.get("gas", {}))
-    drv.store.save(drv.RECORD, drv._record(over))
+    drv.store.save(drv.RECORD, drv.record_of(over))
     old_over, old_s = drv.over, dict(drv.s)
     _apply(drv, over, s)
 
     def undo():
         _apply(drv, old_over, old_s)
-        drv._save(now_s)
+        drv.save_record(now_s)
     return undo
 
 

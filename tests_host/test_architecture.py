@@ -1,0 +1,118 @@
+"""The tree keeps the shape docs/architecture.md describes: the core imports only the core
+(and pure builtins), no firmware module reaches into another object's private members, and
+the architecture map names every firmware module."""
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+
+# What the core may import besides itself: MicroPython builtins that are pure computation
+# or the store's file access. Never machine/esp32/network/socket/time (docs/architecture.md:
+# the core never touches hardware and never reads the clock).
+CORE_BUILTINS = {"binascii", "gc", "hashlib", "io", "json", "micropython", "os", "struct", "sys"}
+
+
+def imports_of(path):
+    """(line, top-level module name) of every import in a file, function-level ones too."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            out.append((node.lineno, "." if node.level else node.module))
+    return out
+
+
+def test_core_imports_only_core_and_pure_builtins():
+    bad = []
+    for p in sorted((FIRMWARE / "core").glob("*.py")):
+        for line, mod in imports_of(p):
+            top = mod.split(".")[0]
+            if top != "core" and top not in CORE_BUILTINS:
+                bad.append("%s:%d imports %s" % (p.relative_to(ROOT), line, mod))
+    assert not bad, "the core reaches outside core/:\n" + "\n".join(bad)
+
+
+def test_the_core_check_catches_an_outward_import(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text("import json\nfrom core import ledger\n\ndef f():\n    from link import mqtt\n")
+    assert [m for _, m in imports_of(p)] == ["json", "core", "link"]
+
+
+REACH = re.compile(r"\b(?!self\b|cls\b)([A-Za-z_]\w*)\.(_[a-z]\w*)")
+
+
+def code_only(path):
+    """The file's code with comments and string literals blanked (tokenize), so a private
+    name in a comment or a message does not count."""
+    import io
+    import tokenize
+    src = path.read_text()
+    lines = src.splitlines(True)
+    out = [list(l) for l in lines]
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type in (tokenize.COMMENT, tokenize.STRING):
+            (r0, c0), (r1, c1) = tok.start, tok.end
+            for r in range(r0, r1 + 1):
+                row = out[r - 1]
+                lo = c0 if r == r0 else 0
+                hi = c1 if r == r1 else len(row)
+                for c in range(lo, hi):
+                    if row[c] != "\n":
+                        row[c] = " "
+    return "".join("".join(r) for r in out)
+
+
+def private_reaches(path):
+    """`x._name` where x is not self/cls and _name is not defined in this same module (a
+    module may use its own private helpers on its own objects)."""
+    code = code_only(path)
+    own = set(re.findall(r"def (_[a-z]\w*)", code)) | set(re.findall(r"self\.(_[a-z]\w*)\s*=", code)) \
+        | set(re.findall(r"(?m)^\s*(_[a-z]\w*)\s*=", code))
+    bad = []
+    for n, line in enumerate(code.splitlines(), 1):
+        for m in REACH.finditer(line):
+            if m.group(2) not in own:
+                bad.append("%s:%d %s.%s" % (path.name, n, m.group(1), m.group(2)))
+    return bad
+
+
+def test_no_firmware_module_touches_another_modules_private_members():
+    bad = []
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        bad.extend(p.parent.relative_to(ROOT).as_posix() + "/" + b for b in private_reaches(p))
+    assert not bad, "private members reached from outside their module:\n" + "\n".join(bad)
+
+
+def test_the_private_reach_check_catches_one(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text("class A:\n    def _mine(self):\n        pass\n\n\ndef f(a, b):\n"
+                 "    a._mine()      # own module: allowed\n    b._theirs = 1  # b._x in a comment\n"
+                 "    s = 'c._y'\n    self._z = 0\n")
+    assert [b.split(" ")[1] for b in private_reaches(p)] == ["b._theirs"]
+
+
+# A test hook inside the firmware (an environment variable that makes the meter kill
+# itself, a shell command) is a way to turn a production meter into a test rig: tests patch
+# the firmware from outside (tests_host/mpy/main_*.py launchers) instead.
+TEST_HOOK = re.compile(r"\b(getenv|putenv|environ|system)\s*\(|\benviron\b")
+
+
+def hook_lines(path):
+    return [(path.name, n) for n, line in
+            enumerate(code_only(path).splitlines(), 1) if TEST_HOOK.search(line)]
+
+
+def test_no_firmware_module_reads_the_environment_or_runs_a_shell():
+    found = []
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        found += hook_lines(p)
+    assert not found, found
+
+
+def test_the_test_hook_check_catches_one(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text('import os\nif os.getenv("KILL"):\n    os.system("kill -9 $PPID")\n')
+    assert len(hook_lines(p)) == 2
