@@ -8,14 +8,15 @@ which fails the run until its mark goes and it stays as a regression test. Defec
 this branch are plain regression tests."""
 import pytest
 
-from conftest import run_mpy, ROOT
+from conftest import run_mpy, script_heap, ROOT
 
 MPY = ROOT / "tests_host" / "mpy"
 
 
-def rig(script, test, firmware_path, tmp_path, heap="128k"):
-    """Run one test of a rig script; assert it passed."""
-    r = run_mpy([MPY / script, test], heap=heap, cwd=tmp_path, timeout=120,
+def rig(script, test, firmware_path, tmp_path):
+    """Run one test of a rig script at the heap the script declares; assert it passed."""
+    r = run_mpy([MPY / script, test], heap=script_heap(MPY / script, "128k"),
+                cwd=tmp_path, timeout=120,
                 env={"MICROPYPATH": firmware_path})
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout, out
@@ -66,7 +67,7 @@ def test_unauthenticated_time_cannot_strand_the_clock_in_the_future(firmware_pat
                    "ahead of now); TOU bands and `exp` are judged at the old time too")
 def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap(firmware_path, tmp_path):
     rig("attack_app.py", "test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 # ---- OTA x flash faults (fixed here) -------------------------------------------------------
@@ -77,7 +78,7 @@ def test_probation_rollback_on_a_full_flash_still_boots(firmware_path, tmp_path)
     # start either (minimal mode builds the same App): no metering, a latching relay left
     # as it was. Without OTA the same full flash is contained (storage_fault, `storage` acks).
     rig("attack_app.py", "test_probation_rollback_on_a_full_flash_still_boots",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 @pytest.mark.xfail(strict=True, reason="a prepay record in a newer format than the bundle "
@@ -87,7 +88,7 @@ def test_probation_rollback_on_a_full_flash_still_boots(firmware_path, tmp_path)
                    "configured, so a bundle put back by cable (`make deploy`) loses the money")
 def test_newer_prepay_record_stops_the_start_without_ota_config_too(firmware_path, tmp_path):
     rig("attack_app.py", "test_newer_prepay_record_stops_the_start_without_ota_config_too",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, tmp_path):
@@ -95,7 +96,7 @@ def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, 
     # of +1 day (allowed once synced), or network time, rolled a healthy bundle back at the
     # next loop pass as health_timeout:round_trip,loops
     rig("attack_app.py", "test_time_op_during_probation_does_not_end_the_health_window",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 @pytest.mark.xfail(strict=True, reason="the keypad lockout (paygo/entry.py lock_until_s) runs "
@@ -106,4 +107,4 @@ def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, 
                    "remaining time persisted (as protection.Recloser keeps ages)")
 def test_keypad_lockout_is_not_shortened_by_a_clock_step(firmware_path, tmp_path):
     rig("attack_app.py", "test_keypad_lockout_is_not_shortened_by_a_clock_step",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)

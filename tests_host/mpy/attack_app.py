@@ -1,4 +1,4 @@
-# heap: 320k
+# heap: app
 # Attack findings on the whole app (firmware/app.py with the sim board, a flash directory and
 # the link down; tests_host/test_attack_findings.py runs one test per finding). A "power cut"
 # drops the App without its shutdown and builds a new one from the same flash directory, as
@@ -11,7 +11,7 @@ import os
 
 import mptest
 import app as appmod
-from link import frame
+from core import frame
 
 FLASH = "attack"
 KEY = "ab" * 32
