@@ -184,6 +184,7 @@ class App:
         self.tick_ok = 0                # good ticks in a row (tick_fault clears after some)
         self.tick_faults = 0
         self.busy = False               # the loop is changing the ledger (see step)
+        self.net_up = False             # the interface carried IP at the last pass
         self.stopped = False
         self.shutdown_failed = []
         self.guard = app_safety.guard()   # None on the unix port: boot.py never ran
@@ -440,7 +441,8 @@ class App:
         if not self.always_online and not self.minimal:
             self._session()
         self.busy = True
-        if app_net.service(self):       # the interface first: no link without it
+        self.net_up = app_net.service(self)
+        if self.net_up:                 # the interface first: no link without it
             self.link.service()
         self.busy = False
         self._pump()
@@ -459,9 +461,11 @@ class App:
 
     def _idle_ms(self, d):
         """How long the loop may sleep: until the next tick, a packet (idle() returns at
-        once) or the link's next timed job; at BUSY_MS steps while a water session or the
+        once), the link's next timed job or the interface's next poll; at BUSY_MS steps while a water session or the
         keypad LED needs the loop; never longer than WDT_FEED_MS while a watchdog runs."""
-        t = self.link.due_ms()
+        # the link's timers only while the interface is up: the link is serviced only then,
+        # so a connect it wants "now" stays due and would spin the loop
+        t = self.link.due_ms() if self.net_up else app_net.due_ms(self)
         if t is not None and t < d:
             d = t
         te = self.token_entry
