@@ -69,13 +69,20 @@ def app_env(extra=None):
 
 def script_heap(path, default=HEAP):
     """The heap a tests_host/mpy script declares on its first line (`# heap: 192k`, or
-    `# heap: app` for a script that builds the whole App: APP_HEAP), else default. One place
-    per script, read by test_mpy_suites.py and tools/heap_margins.py."""
+    `# heap: app` for a script that builds the whole App: APP_HEAP, `# heap: app+16k` for one
+    that also compiles large fakes from source), else default. One place per script, read by
+    test_mpy_suites.py and tools/heap_margins.py."""
     with open(str(path)) as f:
-        m = re.match(r"#\s*heap:\s*(\d+k|app)\s*$", f.readline())
+        m = re.match(r"#\s*heap:\s*(\d+k|app)(?:\+(\d+)k)?\s*$", f.readline())
     if not m:
         return default
-    return APP_HEAP if m.group(1) == "app" else m.group(1)
+    if m.group(1) != "app":
+        return m.group(1)
+    if not m.group(2):
+        return APP_HEAP
+    base = APP_HEAP.lower()
+    base_k = int(base[:-1]) * (1024 if base.endswith("m") else 1) if base[-1] in "km" else int(base) // 1024
+    return "%dk" % (base_k + int(m.group(2)))
 
 
 def mpy_env(extra=None):
