@@ -1,7 +1,7 @@
 # Electricity meter driver: BL0942 metering IC, latching relay, malicious-load
 # identification and electrical protection, on the shared prepay core.
 # Board attributes used (docs/electricity.md): meter_uart, meter_poll_ms, relay_set,
-# relay_reset, sleep_ms, clock (and sim() on the sim board).
+# relay_reset, sleep_ms, clock, take_press (and sim() on the sim board).
 # The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
 # cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
 # wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
@@ -91,6 +91,9 @@ class Driver:
             self._missing_s += 1
             if self._missing_s == IC_MISSING_S:
                 self.p.alarm("metering_fault", now_s, counters=self.ic.counters())
+        take = getattr(self.b, "take_press", None)     # the local button, latched by its IRQ
+        if take is not None and take():
+            self.button(now_s)
         self._drive(now_s)
         if self._dirty or self.relay.dirty:
             self._persist()

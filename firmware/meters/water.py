@@ -101,6 +101,9 @@ class Driver:
     def tick(self, now_s):
         self.now_s = now_s
         self.wake_now = False
+        take = getattr(self.b, "take_press", None)     # the local button (IRQ or ext0 wake)
+        if take is not None and take():
+            self.button(now_s)
         cfg = self.cfg
         m = self.m
         f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
