@@ -133,7 +133,7 @@ class Driver:
                 self.flow_mlph = dvol_ml * 3600 // mdt
                 self._detectors(mdt, dvol_ml, ddrev)
             dm[0], dm[1], dm[2] = f, r, now_s
-        self._magnet(now_s)
+        self._magnet(now_s, mdt)
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
@@ -176,8 +176,8 @@ class Driver:
             elif x == "clear":
                 self._clear("dry", now_s)
 
-    def _magnet(self, now_s):
-        x = self.mag.sample(self.b.magnet.value(), now_s)
+    def _magnet(self, now_s, mdt):
+        x = self.mag.sample(self.b.magnet.value(), now_s, mdt)
         if x is None:
             return
         if x[0] == "raise":
