@@ -182,7 +182,7 @@ class Driver:
             self._dirty = True
             self._clear("malicious_load", now_s)
         state = self.p.supply.state
-        want = state == "on"
+        want = state == "on" and not self._fault_opens()
         cur = self.last.current_ma if self.last else 0
         if not want and self.relay.closed and state == "off_credit" and \
                 cur > self.rcfg["credit_wait_ma"]:
@@ -271,6 +271,18 @@ class Driver:
         if alarm in ("over_voltage", "under_voltage"):
             return self.volt.fault != alarm  # clears itself once the voltage is back
         return False
+
+    def _fault_opens(self):
+        return self.rcfg["tick_fault"] == "open" and "tick_fault" in self.p.alarms
+
+    def fault_drive(self, now_s):
+        """Every tick that faults (app_safety.tick_fault), when this driver's own _drive may
+        not have run: the relay follows what needs no metering. It opens when the supply is
+        not "on" (credit gone, remote off, a safety latch) or relay.tick_fault is "open";
+        otherwise it holds: a metering fault alone never cuts a resident's supply."""
+        if self.relay.closed is not False and (self.p.supply.state != "on" or self._fault_opens()):
+            self.relay.drive(False)
+            self._persist()
 
     def safe_stop(self, now_s):
         # the latching relay holds its position unpowered: a restart must not cut the
