@@ -167,48 +167,6 @@ def test_lockout_doubles_and_survives_console_reload():
     mptest.eq(lk["fails"], 0)
 
 
-def _locked(a):
-    e = mptest.raises(ValueError, service.login, PIN)
-    mptest.true("locked" in str(e), str(e))
-
-
-def _reboot(a, mono_s):
-    # RAM gone (service_lock's view of this boot); the board clock restarts its mono_s
-    import service_lock
-    service_lock._live.clear()
-    a.clock.mono = mono_s
-
-
-def test_lockout_runs_on_the_monotonic_clock_across_jumps_and_reboots():
-    a = make_app()
-    for _ in range(service_auth.LOCK_FAILS):
-        mptest.raises(ValueError, service.login, "1111")
-    # the wall clock jumps forward (a `time` op, NTP): the wait is not over
-    for jump in (service_auth.LOCK_MAX_S + 1, 86400, -86400 * 3, 10 ** 6):
-        a.clock.jump(a.clock.t + jump)
-        _locked(a)
-    a.clock.t += service_auth.LOCK_BASE_S - 1      # 9 s of real time: still locked
-    _locked(a)
-    a.clock.t += 1
-    service.login(PIN)                             # its own rule: LOCK_BASE_S of real time
-    service.logout()
-    # locked again (4 more bad ones), then reboots: the wait runs again in full from each
-    # boot, whatever the restarted monotonic clock or the wall clock read
-    for _ in range(service_auth.LOCK_FAILS):
-        mptest.raises(ValueError, service.login, "2222")
-    a.clock.t += 5
-    for mono in (0, a.clock.mono + 10 ** 6, 3):
-        _reboot(a, mono)
-        a.clock.jump(a.clock.t + (10 ** 5 if mono else -10 ** 4))
-        _locked(a)
-        a.clock.t += service_auth.LOCK_BASE_S - 1
-        _locked(a)
-    a.clock.t += 1
-    service.login(PIN)
-    lk = json.load(open(ROOT + "/" + service_auth.LOCK_FILE))
-    mptest.eq(lk["fails"], 0)
-
-
 def test_generated_bad_secrets_never_log_in():
     a = make_app()
     random.seed(7)
