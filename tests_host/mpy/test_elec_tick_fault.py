@@ -1,4 +1,4 @@
-# heap: 256k
+# heap: app
 # What the latching relay does while the electricity meter's tick faults (docs/electricity.md
 # "Tick faults"): a metering fault alone holds the relay (the resident keeps the supply),
 # the supply leaving "on" (remote off, credit gone, a safety latch) still opens it although
@@ -9,7 +9,7 @@ import os
 
 import mptest
 import app as appmod
-from link import frame
+from core import frame
 
 FLASH = "elecfault"
 KEY = "cd" * 32

@@ -286,7 +286,7 @@ class Driver:
         otherwise it holds: a metering fault alone never cuts a resident's supply."""
         if self.relay.closed is not False and (self.p.supply.state != "on" or self._fault_opens()):
             self.relay.drive(False)
-            self._persist()
+            self.persist()
 
     def safe_stop(self, now_s):
         # the latching relay holds its position unpowered: a restart must not cut the
