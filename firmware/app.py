@@ -156,7 +156,8 @@ class App:
         self.token_entry = None
         if cfg.get("paygo"):
             from paygo.entry import TokenEntry, LOCK_ALARM   # ValueError on a bad paygo config: exit 2
-            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
+            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None),
+                                          mono_s=self.clock.mono_s)
             self.commands.alarm_owners[LOCK_ALARM] = self.token_entry   # the remote clear
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"

@@ -98,12 +98,8 @@ def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, 
         firmware_path, tmp_path, heap="320k")
 
 
-@pytest.mark.xfail(strict=True, reason="the keypad lockout (paygo/entry.py lock_until_s) runs "
-                   "on the wall clock: a clock step forward (NTP's 900 s on a synced meter, "
-                   "any step while unsynced after a power cut, a signed `time` op) ends it at "
-                   "once, so guesses are limited by how far the clock can be pushed, not by "
-                   "time waited; anti-guessing timers belong on the monotonic clock with the "
-                   "remaining time persisted (as protection.Recloser keeps ages)")
 def test_keypad_lockout_is_not_shortened_by_a_clock_step(firmware_path, tmp_path):
+    # was: paygo/entry.py kept the lock's end as a wall-clock time (lock_until_s), so a step
+    # of the wall clock (NTP's 900 s on a synced meter, a signed `time` op) ended it at once
     rig("attack_app.py", "test_keypad_lockout_is_not_shortened_by_a_clock_step",
         firmware_path, tmp_path, heap="320k")
