@@ -137,9 +137,11 @@ class App:
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
         if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
-        if "ota" in conf:
-            from ota.formats import migrate
-            migrate(self.store)      # records in this bundle's formats first (docs/ota.md)
+        # records in this bundle's formats first, at every start, OTA or not (docs/ota.md
+        # §6): a record newer than this bundle reads (a bundle put back by an OTA rollback
+        # or by cable) stops the start with ValueError instead of being rebuilt over
+        from ota.formats import migrate
+        migrate(self.store)
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
         # the outbox first: its highest seq is the floor of the next event seq, so an event

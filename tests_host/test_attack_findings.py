@@ -80,13 +80,18 @@ def test_probation_rollback_on_a_full_flash_still_boots(firmware_path, tmp_path)
         firmware_path, tmp_path, heap="320k")
 
 
-@pytest.mark.xfail(strict=True, reason="a prepay record in a newer format than the bundle "
-                   "reads is refused and rebuilt fresh (balance 0, store_recovery) when "
-                   "config.json has no \"ota\" object: app.py runs ota/formats.migrate, the "
-                   "only check that stops the start instead (docs/ota.md §6), only with OTA "
-                   "configured, so a bundle put back by cable (`make deploy`) loses the money")
 def test_newer_prepay_record_stops_the_start_without_ota_config_too(firmware_path, tmp_path):
+    # was: app.py ran ota/formats.migrate (the check that stops the start on a record newer
+    # than the bundle reads) only when config.json had "ota": without it a newer prepay
+    # record was refused and rebuilt fresh (balance 0), e.g. after a `make deploy` by cable
     rig("attack_app.py", "test_newer_prepay_record_stops_the_start_without_ota_config_too",
+        firmware_path, tmp_path, heap="320k")
+
+
+def test_newer_floor_record_stops_the_start_too(firmware_path, tmp_path):
+    # was: the floor record (used-up command seqs, reserved event seqs) had no format check:
+    # an older bundle read a newer one as empty, reopening used command seqs
+    rig("attack_app.py", "test_newer_floor_record_stops_the_start_too",
         firmware_path, tmp_path, heap="320k")
 
 

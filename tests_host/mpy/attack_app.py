@@ -150,6 +150,24 @@ def test_newer_prepay_record_stops_the_start_without_ota_config_too():
                 % (bal, b.prepay.led.balance_minor if b else 0, b and b.prepay.recovered))
 
 
+def test_newer_floor_record_stops_the_start_too():
+    # the floor record (core/floor.py: used-up command seqs, reserved event seqs) in a newer
+    # format: an older bundle (a rollback, a cable deploy) that read it as empty would take
+    # a command seq again and number events the head-end has seen; it must stop instead
+    a = fresh()
+    mptest.eq(command(a, 5, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    rec = a.store.load("floor")
+    mptest.eq(rec.get("cmd"), 5)
+    a.store.save("floor", {"v": 2, "seqs": [5, rec.get("evt")]})   # a later bundle's shape
+    err = None
+    try:
+        fresh(wipe=False)
+    except ValueError as e:
+        err = str(e)
+    mptest.true(err is not None and "floor" in err, "started over a newer floor: %r" % err)
+    mptest.eq(a.store.load("floor").get("v"), 2, "the newer record is left as it was")
+
+
 def test_time_op_during_probation_does_not_end_the_health_window():
     # a bundle on probation has health_s (600 s here) to make its round trip; the head-end
     # corrects the meter clock by +1 day (the `time` op allows that once synced): that is no
