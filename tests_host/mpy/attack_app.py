@@ -72,10 +72,28 @@ def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():
     after_s = a.clock.now_s()
     ack = command(a, 3, "recharge", {"txn": "r-2", "amount": 1000})
     mptest.eq(ack["code"], "ok")
-    mptest.true(after_s >= before_s and a.prepay.cr["debt"] == debt0,
+    # the clock record is written while running at most SAVE_S apart (core/clock_floor.py):
+    # a power cut sets the clock back by no more than that
+    from core.clock_floor import SAVE_S
+    mptest.true(after_s >= before_s - SAVE_S and a.prepay.cr["debt"] == debt0,
                 "wall clock back by %d s after a power cut (clock floor record %r); debt "
                 "%d -> %d: the day's spent cap of 100 reopened"
                 % (before_s - after_s, a.store.load("clock"), debt0, a.prepay.cr["debt"]))
+    # hours of running, then a power cut that loses the RTC again: still no further back
+    a.clock.advance(a.clock.now_s() + 5 * 3600)
+    ticks(a, 3)
+    before_s = a.clock.now_s()
+    a = fresh(config=cfg, wipe=False)
+    mptest.true(a.clock.now_s() >= before_s - SAVE_S, "back by %d s after the second cut"
+                % (before_s - a.clock.now_s()))
+    # and a spent cap stays spent however far the clock is back inside a year (a record
+    # whose cap period lies days ahead: the clock went back days)
+    cr = a.prepay.cr
+    cr["cap_p"] = a.clock.now_s() // DAY_S + 3
+    cr["cap_used"] = 100
+    debt1 = cr["debt"]
+    mptest.eq(command(a, 4, "recharge", {"txn": "r-3", "amount": 1000})["code"], "ok")
+    mptest.eq(a.prepay.cr["debt"], debt1, "a spent period reopened by a clock 3 days back")
 
 
 def _fail_all_writes():
