@@ -65,6 +65,11 @@ def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap(firmw
         firmware_path, tmp_path, heap="320k")
 
 
+def test_signed_step_back_rewinds_keeps_the_record_and_restarts(firmware_path, tmp_path):
+    rig("attack_app.py", "test_signed_step_back_rewinds_keeps_the_record_and_restarts",
+        firmware_path, tmp_path, heap="320k")
+
+
 # ---- OTA x flash faults (fixed here) -------------------------------------------------------
 
 def test_probation_rollback_on_a_full_flash_still_boots(firmware_path, tmp_path):

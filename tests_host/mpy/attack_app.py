@@ -96,6 +96,33 @@ def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():
     mptest.eq(a.prepay.cr["debt"], debt1, "a spent period reopened by a clock 3 days back")
 
 
+def test_signed_step_back_rewinds_keeps_the_record_and_restarts():
+    # an unsynced meter took a spoofed network time (a week ahead, within the bound); the
+    # head-end's signed `time` op brings it back: the wall clock rewinds at once, the clock
+    # record follows (an old floor must not undo it at the restart), the meter restarts
+    from net import timesync
+    a = fresh()
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    a.clock.ok = False                                  # as after a power cut
+    truth = a.clock.now_s()
+    applied, d = timesync.offer(a.clock, truth + 6 * DAY_S, "ntp")
+    mptest.true(applied, d)
+    ticks(a, 2)
+    mptest.eq(command(a, 2, "time", {"now": truth - 400})["code"], "bad_args",
+              "below the last signed time")
+    ack = command(a, 3, "time", {"now": truth + 5})
+    mptest.eq(ack["code"], "ok")
+    mptest.true(a.clock.now_s() < truth + 60, "clock at %d" % (a.clock.now_s() - truth))
+    mptest.eq(a.stop_code, appmod.REBOOT, "restarts once the ack is out")
+    rec = a.store.load("clock")
+    mptest.true(rec["t"] < truth + 60 and rec["s"] == truth + 5, repr(rec))
+    a.shutdown()
+    b = fresh(wipe=False)
+    mptest.true(b.clock.now_s() < truth + 60, "restart at %d" % (b.clock.now_s() - truth))
+    mptest.eq(b.clock.signed_s, truth + 5)
+
+
 def _fail_all_writes():
     import builtins
     import core.store
