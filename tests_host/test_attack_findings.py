@@ -68,7 +68,7 @@ def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap(firmw
 
 def test_signed_step_back_rewinds_keeps_the_record_and_restarts(firmware_path, tmp_path):
     rig("attack_app.py", "test_signed_step_back_rewinds_keeps_the_record_and_restarts",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 # ---- OTA x flash faults (fixed here) -------------------------------------------------------
@@ -94,7 +94,7 @@ def test_newer_floor_record_stops_the_start_too(firmware_path, tmp_path):
     # was: the floor record (used-up command seqs, reserved event seqs) had no format check:
     # an older bundle read a newer one as empty, reopening used command seqs
     rig("attack_app.py", "test_newer_floor_record_stops_the_start_too",
-        firmware_path, tmp_path, heap="320k")
+        firmware_path, tmp_path)
 
 
 def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, tmp_path):
