@@ -4,6 +4,7 @@
 import gc
 import json
 import time
+from core.clock_floor import ClockFloor
 from core.store import Store
 from core.prepay import Prepay
 from core.eventlog import EventLog
@@ -130,16 +131,19 @@ class App:
         self.store = Store(flash)
         import board
         self.board_mod = board
-        floor = (self.store.load("clock") or {}).get("t", 0)
-        self.clock = board.clock(conf, floor)
+        # records in this bundle's formats first, at every start, OTA or not (docs/ota.md
+        # §6): a record newer than this bundle reads (a bundle put back by an OTA rollback
+        # or by cable) stops the start with ValueError instead of being rebuilt over
+        from ota.formats import migrate
+        migrate(self.store)
+        self.clock_floor = ClockFloor(self.store)
+        self.clock = board.clock(conf, self.clock_floor.floor_s)
+        self.clock_floor.attach(self.clock)
         now = self.clock.now_s()
         cfg = dict(conf.get("config") or {})
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
         if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
-        if "ota" in conf:
-            from ota.formats import migrate
-            migrate(self.store)      # records in this bundle's formats first (docs/ota.md)
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
         # the outbox first: its highest seq is the floor of the next event seq, so an event
@@ -156,7 +160,8 @@ class App:
         self.token_entry = None
         if cfg.get("paygo"):
             from paygo.entry import TokenEntry, LOCK_ALARM   # ValueError on a bad paygo config: exit 2
-            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
+            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None),
+                                          mono_s=self.clock.mono_s)
             self.commands.alarm_owners[LOCK_ALARM] = self.token_entry   # the remote clear
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
@@ -248,7 +253,7 @@ class App:
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
             if ack["ok"]:                 # act on it now (a water meter's valve), not at the
                 self.next_tick_s = min(self.next_tick_s, now + 1)    # next timer wake
-            if self.commands.reboot_requested:
+            if self.commands.reboot_requested or self._clock_stepped(now):
                 self.stop_code = REBOOT
         elif t == self.topic + "sim":
             try:
@@ -261,6 +266,18 @@ class App:
             self.drain(now)
         except Exception as e:
             app_safety.tick_fault(self, "shell", e, now)
+
+    def _clock_stepped(self, now):
+        """After a command: keep a step of the clock (the signed `time` op) in the clock
+        record at once. -> True when it rewound the wall clock (a signed step back past an
+        unauthenticated time, docs/protocol.md op time): the meter restarts once the ack is
+        out, so no part keeps a schedule in the wall time it had."""
+        after = self.clock.now_s()
+        try:
+            self.clock_floor.maybe_save(after)
+        except OSError:
+            pass                         # retried at the next tick
+        return after < now
 
     def _sim(self, msg, now):
         if not isinstance(msg, dict):
@@ -412,6 +429,10 @@ class App:
                 self.eventlog.maybe_save(now)
             except OSError:
                 pass                     # kept dirty, retried; Store.failing names it
+            try:
+                self.clock_floor.maybe_save(now)   # what a power cut sets the clock back to
+            except OSError:
+                pass                     # kept dirty, retried at the next tick
             app_safety.storage_watch(self, now)
         except Exception as e:
             app_safety.tick_fault(self, "shell", e, now)

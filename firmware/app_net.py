@@ -61,6 +61,12 @@ def _time(app, offer):
     now = app.clock.now_s()
     if applied:
         app.prepay.emit("time_sync", now, source=source, step_s=d)
+        cf = getattr(app, "clock_floor", None)
+        try:                        # at once: a step back held still survives a reset
+            if cf is not None:
+                cf.maybe_save(now, force=True)
+        except OSError:
+            pass                    # retried at the next tick
     elif not isinstance(d, int):
         app.prepay.emit("time_rejected", now, source=source, reason=d[:60])
 

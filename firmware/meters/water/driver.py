@@ -101,6 +101,9 @@ class Driver:
     def tick(self, now_s):
         self.now_s = now_s
         self.wake_now = False
+        take = getattr(self.b, "take_press", None)     # the local button (IRQ or ext0 wake)
+        if take is not None and take():
+            self.button(now_s)
         cfg = self.cfg
         m = self.m
         f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
@@ -130,7 +133,7 @@ class Driver:
                 self.flow_mlph = dvol_ml * 3600 // mdt
                 self._detectors(mdt, dvol_ml, ddrev)
             dm[0], dm[1], dm[2] = f, r, now_s
-        self._magnet(now_s)
+        self._magnet(now_s, mdt)
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
@@ -173,8 +176,8 @@ class Driver:
             elif x == "clear":
                 self._clear("dry", now_s)
 
-    def _magnet(self, now_s):
-        x = self.mag.sample(self.b.magnet.value(), now_s)
+    def _magnet(self, now_s, mdt):
+        x = self.mag.sample(self.b.magnet.value(), now_s, mdt)
         if x is None:
             return
         if x[0] == "raise":
