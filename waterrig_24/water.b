@@ -1,0 +1,2 @@
+PMR1 0000000015 00484 28a1c37a
+{"fs":1767498524,"dm":[112319,0,1767498524],"bat":0,"sess":{"ls":1767495960,"rt":null,"nf":0,"n":9,"w":null,"bo":0},"rev":{"a":false,"h":0,"n":0,"r":0},"seq":21,"leak":{"lo":62031,"so":4455,"a":false,"h":0,"z":0},"burst":{"a":false,"h":47855,"n":8,"r":0},"ex":{"n":1769742000,"p":null},"sup":"on","dry":{"a":false,"h":0,"n":0,"r":0},"al":["burst"],"cfgp":{},"valve":{"fault_reason":null,"fault":false,"position":"open"},"mag":{"l":false,"p":false,"s":0,"t":0,"n":0,"d":0},"mt":272924}

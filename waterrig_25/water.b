@@ -1,0 +1,2 @@
+PMR1 0000000001 00481 78054ec1
+{"fs":1767231900,"dm":[0,600,1767231900],"bat":0,"sess":{"ls":1767227400,"rt":null,"nf":0,"n":2,"w":null,"bo":0},"rev":{"a":false,"h":4500,"n":1,"r":0},"seq":4,"leak":{"lo":-1,"so":0,"a":false,"h":0,"z":6300},"burst":{"a":false,"h":0,"n":0,"r":0},"ex":{"n":1769742000,"p":null},"sup":"on","dry":{"a":false,"h":0,"n":0,"r":0},"al":["reverse_flow"],"cfgp":{},"valve":{"fault_reason":null,"fault":false,"position":"open"},"mag":{"l":false,"p":false,"s":0,"t":0,"n":0,"d":0},"mt":6300}

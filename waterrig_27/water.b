@@ -1,0 +1,2 @@
+PMR1 0000000001 00475 8e3bb461
+{"fs":1767232920,"dm":[1200,0,1767232867],"bat":0,"sess":{"ls":1767225600,"rt":null,"nf":0,"n":1,"w":null,"bo":0},"rev":{"a":false,"h":0,"n":0,"r":0},"seq":5,"leak":{"lo":-1,"so":0,"a":false,"h":0,"z":3667},"burst":{"a":false,"h":0,"n":0,"r":0},"ex":{"n":1769742000,"p":null},"sup":"off_remote","dry":{"a":false,"h":0,"n":0,"r":0},"al":[],"cfgp":{},"valve":{"fault_reason":null,"fault":false,"position":"closed"},"mag":{"l":false,"p":false,"s":0,"t":0,"n":0,"d":0},"mt":7267}

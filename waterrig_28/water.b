@@ -1,0 +1,2 @@
+PMR1 0000000001 00466 f861b7fe
+{"fs":1767322814,"dm":[600,0,1767322814],"bat":0,"sess":{"ls":1767312000,"rt":null,"nf":0,"n":2,"w":null,"bo":0},"rev":{"a":false,"h":0,"n":0,"r":0},"seq":4,"leak":{"lo":-1,"so":0,"a":false,"h":0,"z":83414},"burst":{"a":false,"h":0,"n":0,"r":0},"ex":{"n":1767409200,"p":null},"sup":"on","dry":{"a":false,"h":0,"n":0,"r":0},"al":[],"cfgp":{},"valve":{"fault_reason":null,"fault":false,"position":"open"},"mag":{"l":false,"p":false,"s":0,"t":0,"n":0,"d":0},"mt":97214}
