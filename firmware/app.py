@@ -188,6 +188,7 @@ class App:
         self.shutdown_failed = []
         self.guard = app_safety.guard()   # None on the unix port: boot.py never ran
         self.minimal = app_safety.mode() == "minimal"
+        self.commands.held = self.minimal   # crash loop: no driver action may move an actuator
         if self.minimal and not self.always_online:
             link.want = True             # water: stay online to report the crash loop
         self.ota = None
@@ -270,6 +271,8 @@ class App:
         # validate every field before acting on any (a bad field must not press the button)
         if b is not None and b != "press":
             raise ValueError("button must be \"press\"")
+        if b is not None and self.minimal:
+            raise ValueError("minimal mode: the button is held")   # no driver code runs
         if k is not None:
             if not isinstance(k, str) or not k or [c for c in k if c not in "0123456789*#"]:
                 raise ValueError("keypad must be a string of digits")

@@ -100,6 +100,9 @@ def supply(action):
     if action not in ("on", "off", "button"):
         raise ValueError("supply action must be 'on', 'off' or 'button'")
 
+    if action == "button" and getattr(a, "minimal", False):
+        raise ValueError("minimal mode: the button is held (clear crash_loop first)")
+
     def act(done):
         if action == "button":
             a.driver.button(now)

@@ -155,6 +155,45 @@ def test_crash_loop_ends_by_a_remote_clear_command():
     mptest.eq(guard.start(FLASH, now_s=START_S + 200), "normal")
 
 
+def test_minimal_mode_holds_the_gas_valve_closed_whatever_asks():
+    # a crash loop holds the actuators safe: the button (sim topic), a signed selfcheck
+    # and the console's button each answer an error, and no leak check drives the valve open
+    fresh(machine.WDT_RESET)
+    for i in range(guard.CRASH_RESETS):
+        machine.reset_world(machine.WDT_RESET)
+        mode = guard.start(FLASH, now_s=START_S + 40 * i)
+    mptest.eq(mode, "minimal")
+    a, ticks, stops, types = build()
+    for _ in range(3):
+        a.step()
+    now = a.clock.now_s()
+    a.prepay.recharge("m1", 5000, now)
+    a.prepay.supply_command(True, now)
+    mptest.eq(a.prepay.supply.state, "armed", "a confirmation would start the leak check")
+    n = len(types)
+    a._on_message((a.topic + "sim").encode(), b'{"button": "press"}', False)
+    mptest.eq(types[n:], ["sim_rejected"], "the press is answered, not acted on")
+    from link import frame
+    body = json.dumps({"id": "c1", "meter": "bw-1", "seq": 1, "op": "selfcheck",
+                       "args": {}}).encode()
+    acks = []
+    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
+    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex("ab" * 32), body), False)
+    mptest.eq((acks[-1]["code"], acks[-1].get("reason")), ("bad_args", "minimal mode: selfcheck is held"))
+    import service
+    import service_admin
+    service.attach(a)
+    mptest.raises(ValueError, service_admin.supply, "button")   # after login (field guide)
+    service.attach(None)
+    for _ in range(20):
+        a.step()
+    mptest.true(not a.driver.check.active, "no leak check")
+    mptest.eq(a.driver.valve.position, "closed")
+    mptest.eq(a.board.valve_model.pos, 0, "the valve never moved")
+    mptest.eq(ticks, [])
+    a.shutdown()
+
+
 def _interrupt_at(a, where):
     if where == "idle":
         def idle(ms):
