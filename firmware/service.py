@@ -184,9 +184,15 @@ def login(secret):
     """PIN (digits) or service code; a bad one counts toward the lockout (ValueError)."""
     global _session
     import service_auth
+    import service_admin
     now = _now()
-    _session = service_auth.login(secret, now, _root(), _audit)
-    _audit("login", now)
+
+    def act(done):
+        s = service_auth.login(secret, now, _root(), _audit)   # a bad one: audited, ValueError
+        _audit("login", now)
+        return s
+    # a flash that cannot be written: ValueError("storage: ..."), no session, ledger as it was
+    _session = service_admin.atomic(act, refusal_saved=True)
     _line("logged in as %s until %d" % _session)
     return True
 
@@ -243,7 +249,9 @@ def resume():
     Open to all: returning a meter to service is always safe. Also starts a firmware that
     never ran (safe mode, or no config at the last start)."""
     try:
-        _audit("resume", _now())
+        now = _now()
+        import service_admin                 # a failed audit: ValueError("storage: ..."), no restart
+        service_admin.atomic(lambda done: _audit("resume", now))
         flash = _root()
     except RuntimeError:                     # no running app: nothing to audit yet
         flash = "."

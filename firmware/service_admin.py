@@ -4,10 +4,11 @@
 import service
 
 
-def atomic(act):
+def atomic(act, refusal_saved=False):
     """Run a console action so that nothing escapes half done: any failure inside (a
     failed save included) puts the ledger back as it was (and the driver part, through
-    its undo) and answers a specific ValueError ("storage: ..." or "internal: ...")."""
+    its undo) and answers a specific ValueError ("storage: ..." or "internal: ...").
+    refusal_saved: a ValueError is a refusal already audited on flash (login), kept as is."""
     p = service._a().prepay
     snap = p.snapshot() if hasattr(p, "snapshot") else None
     done = []
@@ -16,6 +17,8 @@ def atomic(act):
     except service.Denied:
         raise
     except Exception as e:
+        if refusal_saved and isinstance(e, ValueError):
+            raise
         for u in done:
             try:
                 u()
