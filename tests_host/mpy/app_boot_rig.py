@@ -184,6 +184,10 @@ def test_minimal_mode_holds_the_gas_valve_closed_whatever_asks():
     import service_admin
     service.attach(a)
     mptest.raises(ValueError, service_admin.supply, "button")   # after login (field guide)
+    service._session = ("pin", a.clock.now_s() + 900)
+    service.print = lambda *x: None
+    mptest.raises(ValueError, service.selftest, True)            # the gas selfcheck
+    service._session = None
     service.attach(None)
     for _ in range(20):
         a.step()
