@@ -120,4 +120,28 @@ def test_relay_cuts_off_at_the_same_instant_whatever_the_network_does():
     mptest.true(not got["cell_not_answering"][1][1], "really down")
 
 
+def test_ticks_go_on_when_the_clock_is_set_back():
+    # the ESP32 clock absorbs a `time` op that sets it back by holding now_s still; the
+    # tick is due on the monotonic clock, so metering and safety go on meanwhile
+    vt.__init__(T0)
+    net, world = SCENARIOS["wifi_up"]
+    a = fresh(net, world)
+    ticks = []
+    real = a.driver.tick
+    a.driver.tick = lambda now_s: (ticks.append(a.clock.mono_s()), real(now_s))
+    for _ in range(3000):
+        a.step()
+        vt.advance(1)
+    a.clock.set_now(a.clock.now_s() - 120)           # accepted: at most 300 s back
+    held = a.clock.now_s()
+    n = len(ticks)
+    t0 = vt.ms
+    while vt.ms - t0 < 30000:
+        a.step()
+        vt.advance(1)
+    mptest.eq(a.clock.now_s(), held, "the wall clock is held still")
+    mptest.true(len(ticks) - n >= 28, "%d ticks in 30 s while the clock was held" % (len(ticks) - n))
+    a.shutdown()
+
+
 mptest.main(globals())
