@@ -190,11 +190,17 @@ def login(secret):
     now = _now()
 
     def act(done):
+        global _session
         s = service_auth.login(secret, now, _root(), _audit)   # a bad one: audited, ValueError
-        _audit("login", now)
+        _session = s                     # the audit names who logged in
+        try:
+            _audit("login", now)
+        except BaseException:
+            _session = None
+            raise
         return s
     # a flash that cannot be written: ValueError("storage: ..."), no session, ledger as it was
-    _session = service_admin.atomic(act, refusal_saved=True)
+    service_admin.atomic(act, refusal_saved=True)
     _line("logged in as %s until %d" % _session)
     return True
 
