@@ -13,7 +13,9 @@ def atomic(act, refusal_saved=False):
     snap = p.snapshot() if hasattr(p, "snapshot") else None
     done = []
     try:
-        return act(done)
+        r = act(done)
+        _act_now(service._a())
+        return r
     except service.Denied:
         raise
     except Exception as e:
@@ -31,6 +33,13 @@ def atomic(act, refusal_saved=False):
         why = ("%s: %s" % (type(e).__name__, e))[:60]
         raise ValueError(("storage: nothing changed (%s)" if isinstance(e, OSError)
                           else "internal: nothing changed (%s)") % why)
+
+
+def _act_now(a):
+    # the loop acts on a console change at its next pass, as after a remote command (a water
+    # valve follows a supply change at once, docs/water.md), not at the next timer wake
+    if getattr(a, "next_tick_s", None) is not None:
+        a.next_tick_s = min(a.next_tick_s, service._now() + 1)
 
 
 def redacted(cfg):
