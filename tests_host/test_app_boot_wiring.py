@@ -20,4 +20,4 @@ def test_boot_guard_wiring_end_to_end(tmp_path, firmware_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]
-    assert last and last[-1] == "7 passed, 0 failed", out
+    assert last and last[-1] == "8 passed, 0 failed", out

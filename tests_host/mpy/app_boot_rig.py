@@ -155,6 +155,33 @@ def test_crash_loop_ends_by_a_remote_clear_command():
     mptest.eq(guard.start(FLASH, now_s=START_S + 200), "normal")
 
 
+def test_guard_writes_that_fail_never_stop_the_loop():
+    # the boot record cannot be written (a worn flash): clearing crash_loop leaves minimal
+    # mode standing, alarm raised again, no restart and no exception out of the loop
+    fresh(machine.WDT_RESET)
+    for i in range(guard.CRASH_RESETS):
+        machine.reset_world(machine.WDT_RESET)
+        mode = guard.start(FLASH, now_s=START_S + 40 * i)
+    mptest.eq(mode, "minimal")
+    a, ticks, stops, types = build()
+    for _ in range(3):
+        a.step()
+    real = guard._save
+
+    def failing(rec):
+        raise OSError(5)
+    guard._save = failing
+    try:
+        a.prepay.alarm_clear("crash_loop", a.clock.now_s())
+        a.step()                                   # no machine.Reset, no OSError
+        mptest.true("crash_loop" in a.prepay.alarms, "the clear did not take: alarm again")
+    finally:
+        guard._save = real
+    a.prepay.alarm_clear("crash_loop", a.clock.now_s())
+    mptest.raises(machine.Reset, a.step)          # the flash is back: the exit works
+    a.shutdown()
+
+
 def test_minimal_mode_holds_the_gas_valve_closed_whatever_asks():
     # a crash loop holds the actuators safe: the button (sim topic), a signed selfcheck
     # and the console's button each answer an error, and no leak check drives the valve open
