@@ -164,9 +164,9 @@ def test_water_console_off_closes_the_valve_at_once(replay):
 
 
 # Found by the stateful test (2000 steps, water, while shrinking another finding) on this
-# branch: the boot guard's record of a
-# healthy run (hal/guard.py) raised OSError on a failing flash out of the app's loop: the
-# meter crashed (a crash loop out of a worn flash); the guard retries the write later
+# branch: the boot guard's record of a healthy run (hal/guard.py) raised OSError on a
+# failing flash out of the app's loop: the meter crashed (a crash loop out of a worn
+# flash); the guard retries the write later
 def test_a_failing_flash_at_the_healthy_mark_does_not_crash_the_loop(replay):
     replay("electricity", "escaped",
            lambda m: m.provision(5000),
