@@ -440,12 +440,16 @@ class App:
         except Exception as e:
             self.next_tick_s = now + 1
             app_safety.tick_fault(self, "period", e, now)
-        mono = self.clock.mono_s()
-        if mono >= self.next_tele_m:
-            self.next_tele_m = mono + self.commands.setting("report_s", REPORT_S)
-            if self.link.up():
-                self._telemetry(now)
-        self._publish_state(now)
+        try:
+            mono = self.clock.mono_s()
+            if mono >= self.next_tele_m:
+                self.next_tele_m = mono + REPORT_S    # a bad setting: the default, not a crash
+                self.next_tele_m = mono + self.commands.setting("report_s", REPORT_S)
+                if self.link.up():
+                    self._telemetry(now)
+            self._publish_state(now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
 
     def step(self):
         """One loop pass: tick when due, service the link, then wait a little or step the clock.

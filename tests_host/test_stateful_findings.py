@@ -175,6 +175,16 @@ def test_a_failing_flash_at_the_healthy_mark_does_not_crash_the_loop(replay):
            lambda m: m.tick(300))
 
 
+# Found by the stateful test (random seed, 3000 steps) on this branch: config
+# {"report_s": null} was accepted (None passed the range check as "not given"), and the
+# next tick raised TypeError out of the loop (a crash) when it scheduled the telemetry
+def test_config_report_s_null_is_refused(replay):
+    replay("electricity", "escaped",
+           lambda m: m.provision(0),
+           lambda m: m.config(_Data({"report_s": None})),
+           lambda m: m.exits())
+
+
 class _Data:
     """Stands in for hypothesis' st.data() in a replayed rule: draw() gives the value."""
 

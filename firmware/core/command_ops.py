@@ -47,7 +47,7 @@ def _only(a, keys):
 
 def _check_app(app):
     r = app.get("report_s")
-    if r is not None and (not _is_int(r) or not 10 <= r <= 86400):
+    if "report_s" in app and (not _is_int(r) or not 10 <= r <= 86400):
         raise ValueError("report_s must be 10..86400")
 
 
