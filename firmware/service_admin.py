@@ -71,9 +71,12 @@ def calibrate(k):
 def config(patch):
     a = service._a()
     now = service._now()
+    from core.command_ops import APP_KEYS, _check_app
     keys = getattr(a.driver, "CONFIG_KEYS", ())
     mine = dict((k, v) for k, v in patch.items() if k in keys)
-    core = dict((k, v) for k, v in patch.items() if k not in keys)
+    app = dict((k, v) for k, v in patch.items() if k in APP_KEYS)    # the shell's (report_s)
+    core = dict((k, v) for k, v in patch.items() if k not in keys and k not in APP_KEYS)
+    _check_app(app)
     check = getattr(a.driver, "check_config", None)
     if mine and check is not None:
         check(mine, now)                     # every part validated before any is applied
@@ -81,6 +84,10 @@ def config(patch):
     def act(done):
         if core:
             a.prepay.configure(core, now)    # validates all its keys, then applies
+        if app:
+            merged = dict(a.prepay.cmd.get("app", {}))
+            merged.update(app)
+            a.prepay.cmd["app"] = merged     # saved with the audit, as the config op does
         if mine and hasattr(a.driver, "configure"):
             undo = a.driver.configure(mine, now)   # writes its record first
             if undo is not None:

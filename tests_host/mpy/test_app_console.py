@@ -62,6 +62,16 @@ def test_config_validates_every_part_before_applying_any():
     mptest.eq((a.driver.rcfg["pulse_ms"], a.prepay.cfg["warn_pct"]), (100, [20]))
 
 
+def test_config_sets_the_shells_report_s_as_the_config_op_does():
+    a = fresh()
+    service.login(PIN)
+    service.config(report_s=300)          # the field guide's example
+    mptest.eq(a.commands.setting("report_s", 60), 300)
+    mptest.raises(ValueError, service.config, report_s=None)
+    mptest.raises(ValueError, service.config, report_s=5, warn_pct=[20])
+    mptest.eq((a.commands.setting("report_s", 60), a.prepay.cfg["warn_pct"]), (300, [30, 10]))
+
+
 def test_config_view_prints_no_secret():
     a = fresh()
     service.config()
