@@ -184,7 +184,7 @@ class App:
         self.inflight = None            # (pid, event seq) of the outbox head in flight
         self.last_state = None
         self.next_tick_s = now
-        self.next_tele_s = now
+        self.next_tele_m = self.clock.mono_s()     # telemetry: monotonic too
         self.stop_code = None
         self.tick_ok = 0                # good ticks in a row (tick_fault clears after some)
         self.tick_faults = 0
@@ -194,6 +194,7 @@ class App:
         self.shutdown_failed = []
         self.guard = app_safety.guard()   # None on the unix port: boot.py never ran
         self.minimal = app_safety.mode() == "minimal"
+        self.commands.held = self.minimal   # crash loop: no driver action may move an actuator
         if self.minimal and not self.always_online:
             link.want = True             # water: stay online to report the crash loop
         self.ota = None
@@ -205,6 +206,24 @@ class App:
     @property
     def entry(self):
         return self.token_entry          # the name service.py looks for
+
+    # The tick is due on the monotonic clock (docs/architecture.md, "Clock contract"): a
+    # `time` op that sets the wall clock back holds now_s still, and must not hold the
+    # metering and safety ticks with it. next_tick_s reads and sets that instant in wall
+    # seconds (what due_ms and advance take): now_s plus the monotonic seconds left.
+    @property
+    def next_tick_s(self):
+        c = self.clock
+        try:
+            return c.now_s() + max(0, self.tick_due_m - c.mono_s())
+        except Exception:                # a failing clock (shutdown's fallback)
+            return self._tick_wall
+
+    @next_tick_s.setter
+    def next_tick_s(self, t_s):
+        c = self.clock
+        self._tick_wall = t_s
+        self.tick_due_m = c.mono_s() + t_s - c.now_s()
 
     # ---- link callbacks -----------------------------------------------------------
     def _on_connect(self, link):
@@ -288,6 +307,8 @@ class App:
         # validate every field before acting on any (a bad field must not press the button)
         if b is not None and b != "press":
             raise ValueError("button must be \"press\"")
+        if b is not None and self.minimal:
+            raise ValueError("minimal mode: the button is held")   # no driver code runs
         if k is not None:
             if not isinstance(k, str) or not k or [c for c in k if c not in "0123456789*#"]:
                 raise ValueError("keypad must be a string of digits")
@@ -441,11 +462,16 @@ class App:
         except Exception as e:
             self.next_tick_s = now + 1
             app_safety.tick_fault(self, "period", e, now)
-        if now >= self.next_tele_s:
-            self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
-            if self.link.up():
-                self._telemetry(now)
-        self.publish_state(now)
+        try:
+            mono = self.clock.mono_s()
+            if mono >= self.next_tele_m:
+                self.next_tele_m = mono + REPORT_S    # a bad setting: the default, not a crash
+                self.next_tele_m = mono + self.commands.setting("report_s", REPORT_S)
+                if self.link.up():
+                    self._telemetry(now)
+            self.publish_state(now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
 
     def step(self):
         """One loop pass: tick when due, service the link, then wait a little or step the clock.

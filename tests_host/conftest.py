@@ -121,19 +121,18 @@ def have(cmd):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long soak/fuzz/broker tests")
     config.addinivalue_line("markers", "broker: needs an MQTT broker")
-    config.addinivalue_line("markers", "stateful: the whole-meter stateful test (runs with STATEFUL=1)")
+    config.addinivalue_line("markers", "stateful: the whole-meter stateful test (STATEFUL=0 skips it)")
 
 
-# The whole-meter stateful test still finds open defects (the xfail replays in
-# test_stateful_findings.py), so it runs only when asked (STATEFUL=1). Once they are fixed,
-# set STATEFUL_DEFAULT to "1" and it runs in every `make test`.
-STATEFUL_DEFAULT = "0"
+# The whole-meter stateful test runs in every `make test` at its default size
+# (STATEFUL_STEPS, tests_host/stateful_machine.py); STATEFUL=0 skips it.
+STATEFUL_DEFAULT = "1"
 
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("STATEFUL", STATEFUL_DEFAULT) == "1":
         return
-    skip = pytest.mark.skip(reason="whole-meter stateful test: set STATEFUL=1 to run it")
+    skip = pytest.mark.skip(reason="whole-meter stateful test: STATEFUL=0 skips it")
     for item in items:
         if "stateful" in item.keywords:
             item.add_marker(skip)

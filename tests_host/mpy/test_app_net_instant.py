@@ -135,4 +135,32 @@ def test_relay_cuts_off_at_the_same_instant_whatever_the_network_does():
         mptest.true(v[2] <= 100, "%s: %d loop passes a second" % (name, v[2]))
 
 
+def test_ticks_go_on_when_the_clock_is_set_back():
+    # the ESP32 clock absorbs a `time` op that sets it back by holding now_s still; the
+    # tick is due on the monotonic clock, so metering and safety go on meanwhile
+    vt.__init__(T0)
+    net, world = SCENARIOS["wifi_up"]
+    a = fresh(net, world)
+    ticks = [0]                     # a count: a list of 3000 instants costs the heap 16 KiB
+    real = a.driver.tick
+
+    def counted(now_s):
+        ticks[0] += 1
+        return real(now_s)
+    a.driver.tick = counted
+    for _ in range(3000):
+        a.step()
+        vt.advance(1)
+    a.clock.set_now(a.clock.now_s() - 120)           # accepted: at most 300 s back
+    held = a.clock.now_s()
+    n = ticks[0]
+    t0 = vt.ms
+    while vt.ms - t0 < 30000:
+        a.step()
+        vt.advance(1)
+    mptest.eq(a.clock.now_s(), held, "the wall clock is held still")
+    mptest.true(ticks[0] - n >= 28, "%d ticks in 30 s while the clock was held" % (ticks[0] - n))
+    a.shutdown()
+
+
 mptest.main(globals())

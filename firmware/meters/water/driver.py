@@ -121,6 +121,7 @@ class Driver:
         # the mark and the remainder change together with the balance (same record)
         m["f"], m["r"], m["rem"], m["t"] = f, r, total_ml % 1000, max(t0, now_s)
         m["rml"] += drev * self.mlpp   # reverse register: counted, never billed
+        self._follow_clears()
         mono = self.b.clock.mono_s()
         mt = self.mono_t
         mdt = mono - mt if mt is not None and mono >= mt else 0
@@ -137,6 +138,21 @@ class Driver:
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
+
+    def _follow_clears(self):
+        # a remote or console clear ends an alarm in the prepay record (validated, then saved
+        # with its command); the detectors follow the record here, as meters/electricity.py
+        # does, so a refused or rolled-back clear changes nothing
+        al, la = self.p.alarms, self.p.supply.latches
+        if self.burst.active and "burst" not in al and "burst" not in la:
+            self.burst.reset()          # a burst must build up for burst_s again
+            self.flash_dirty = True
+        n = Magnetic.NAME
+        if self.mag.latched and not self.mag.present and n not in al and n not in la:
+            self.mag.clear()
+            self.flash_dirty = True
+        if self.valve.fault and "valve_fault" not in al:
+            self.valve_retry = True     # try the travel once more
 
     def _raise(self, name, now_s, latch=False, **fields):
         self.p.alarm(name, now_s, latch=latch, **fields)
@@ -314,16 +330,11 @@ class Driver:
         return None
 
     def can_clear(self, alarm, remote):
+        # a rule only, with no effect: the clear may still be refused (alarm not active) or
+        # rolled back (its save failed); _follow_clears acts once it is in the record
         if alarm == Magnetic.NAME:
-            if not self.mag.can_clear():
-                return False
-            self.mag.clear()
-            return True
-        if alarm == "burst":
-            self.burst.reset()
-            return True
-        if alarm == "valve_fault":
-            self.valve_retry = True    # try the travel once more
+            return self.mag.can_clear()
+        if alarm in ("burst", "valve_fault"):
             return True
         # leak_suspected, reverse_flow, dry, battery_*: cleared by their condition only
         return False
