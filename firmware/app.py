@@ -168,7 +168,6 @@ class App:
         link.subscribe_on_connect(self.topic + "cmd", 1)
         if getattr(board, "SIM", False):
             link.subscribe_on_connect(self.topic + "sim", 0)
-        link.set_callback(self._on_message)   # umqtt.simple API (also what subscribe asserts on)
         link.on_message = self._on_message
         link.on_connect = self._on_connect
         link.on_puback = self._on_puback

@@ -1,7 +1,7 @@
 # Non-blocking MQTT 3.1.1 connection supervisor, serviced once per app loop: service() never
 # blocks more than a few ms and never raises. umqtt.simple 1.3.4 blocks and writes packets in
-# pieces (Nagle stalls), so this subclass keeps its settings and last-will API and replaces
-# the I/O: the address looked up off the loop (resolve.py), a non-blocking connect, one write
+# pieces (Nagle stalls), so the link holds an MQTTClient only for its settings and last-will
+# API (it never calls its blocking connect/publish/wait_msg) and does the I/O itself: the address looked up off the loop (resolve.py), a non-blocking connect, one write
 # per packet into a bounded buffer (wire.py), a bounded receive parser (rx.py), SUBACK checks
 # (subs.py), keep-alive, backoff with jitter (docs/protocol.md §1).
 # Keep-alive (MQTT 3.1.1 §3.1.2.10): PINGREQ after an interval with nothing sent, or nothing
@@ -26,13 +26,16 @@ READS_PER_SERVICE = 8    # bounded work per service() call
 TX_RETRY_MS = 20         # retry a partial write (or poll a DNS lookup) this often
 
 
-class Link(MQTTClient):
+class Link:
     clean = False
 
     def __init__(self, client_id, host, port, keepalive_s=60, tls=None, backoff_max_s=60,
                  ticks_ms=time.ticks_ms, user=None, password=None, getaddrinfo=None):
-        super().__init__(client_id.encode(), host, port, user=user, password=password,
-                         keepalive=keepalive_s)
+        # the CONNECT's fields (client_id, user, pswd, lw_*), in umqtt.simple's checked form
+        self.client = MQTTClient(client_id.encode(), host, port, user=user, password=password,
+                                 keepalive=keepalive_s)
+        self.keepalive = keepalive_s
+        self.pid = 0
         self.tls = tls                    # an ssl.SSLContext, or None
         self.backoff_max_ms = backoff_max_s * 1000
         self.ticks_ms = ticks_ms
@@ -60,6 +63,9 @@ class Link(MQTTClient):
         self.tx = wire.Tx(MAX_WBUF)
 
     # ---- public ---------------------------------------------------------------------
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        self.client.set_last_will(topic, msg, retain, qos)
+
     def subscribe_on_connect(self, topic, qos):
         self.subs.append((topic.encode(), qos))
 
@@ -247,7 +253,7 @@ class Link(MQTTClient):
                     # the raw socket leaves the poll set: a stale registration would leak one
                     # entry per reconnect and make idle() return at once on a closed fd
                     self._poll.unregister(self._sock)
-                    self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.server,
+                    self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.client.server,
                                                       do_handshake_on_connect=False)
                     self._poll.register(self._sock, select.POLLIN)
                     self.state = TLS
@@ -259,7 +265,7 @@ class Link(MQTTClient):
                 # write(b"") cannot do this: MicroPython's stream layer returns 0 for an empty
                 # write without calling mbedTLS (found by tests_host/test_link_tls.py)
                 self._t_state = now
-                self._send(wire.connect(self, self.keepalive, self.clean))
+                self._send(wire.connect(self.client, self.keepalive, self.clean))
                 return
         if time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
             raise OSError(errno.ETIMEDOUT)
