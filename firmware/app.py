@@ -11,6 +11,7 @@ from core.commands import Commands, supply_state
 from link.outbox import Outbox
 from link.mqtt import Link
 from core import frame
+from core.check import int_in, is_id
 import app_safety
 import app_net
 
@@ -33,7 +34,6 @@ WDT_FEED_MS = 1000      # longest sleep with a watchdog (hal/guard.py: 30 s time
 # 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
 DEFAULT_TARIFF = {"electricity": {"price": 25000}, "water": {"price": 200000},
                   "gas": {"price": 100000}}
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
 
 
 def _bad(msg):
@@ -54,8 +54,7 @@ def load_config(flash):
         _bad("not JSON")
     if not isinstance(c, dict):
         _bad("not a JSON object")
-    mid = c.get("id")
-    if not isinstance(mid, str) or not 1 <= len(mid) <= 40 or [x for x in mid if x not in _ID_CHARS]:
+    if not is_id(c.get("id")):
         _bad("id must be 1-40 chars of [A-Za-z0-9_.:-]")
     if c.get("kind") not in ("electricity", "water", "gas"):
         _bad("kind must be electricity, water or gas")
@@ -79,9 +78,11 @@ def load_config(flash):
         if k in c and not isinstance(c[k], dict):
             _bad(k + " must be an object")
     for k, lo, hi in (("sim_speed", 1, 1000000), ("keepalive_s", 5, 3600), ("backoff_max_s", 1, 3600)):
-        v = c.get(k)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
-            _bad("%s must be an integer %d..%d" % (k, lo, hi))
+        if c.get(k) is not None:
+            try:
+                int_in(c[k], k, lo, hi)
+            except ValueError as e:
+                _bad(str(e))
     return c
 
 

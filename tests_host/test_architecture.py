@@ -92,3 +92,30 @@ def test_the_private_reach_check_catches_one(tmp_path):
                  "    a._mine()      # own module: allowed\n    b._theirs = 1  # b._x in a comment\n"
                  "    s = 'c._y'\n    self._z = 0\n")
     assert [b.split(" ")[1] for b in private_reaches(p)] == ["b._theirs"]
+
+
+# The near-copies of one validation rule that core/check.py replaced: an id charset
+# literal, an "int but not bool" test, a local int helper.
+COPIES = [re.compile(p) for p in (
+    r"0123456789_\.:-",                                        # the protocol id charset
+    r"isinstance\([^()]*, int\)\s+(and|or)\s+(not\s+)?isinstance\([^()]*, bool\)",
+    r"isinstance\([^()]*, bool\)\s+or\s+not\s+isinstance\([^()]*, int\)",
+    r"type\([^()]*\) is (not )?(int|bool)\b",
+    r"def _?(is_int|check_int|int|is_id|valid_id|check_now|check_bool)\(",
+)]
+
+
+def test_one_home_for_each_validation_rule():
+    bad = []
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        if p == FIRMWARE / "core" / "check.py":
+            continue
+        for n, line in enumerate(code_only(p).splitlines(), 1):
+            for rx in COPIES:
+                if rx.search(line):
+                    bad.append("%s:%d %s" % (p.relative_to(ROOT), n, line.strip()))
+    # the charset is a string literal: code_only blanks strings, so look at the source too
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        if p != FIRMWARE / "core" / "check.py" and COPIES[0].search(p.read_text()):
+            bad.append("%s: a copy of the id charset" % p.relative_to(ROOT))
+    assert not bad, "a validation rule outside core/check.py:\n" + "\n".join(bad)

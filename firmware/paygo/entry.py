@@ -13,6 +13,7 @@
 #   (a counter sync, a value-0 code) does not, or two wrong codes and an old SYNC code
 #   would repeat for ever. A SYNC code is accepted once (token.count_ok's sync_once).
 import time
+from core.check import int_in
 from paygo import token, siphash
 
 LOCK_FREE = 2
@@ -20,12 +21,6 @@ LOCK_BASE_S = 60
 LOCK_MAX_S = 512 * 60
 LOCK_ALARM = "token_lockout"
 _HEX = "0123456789abcdefABCDEF"
-
-
-def _int(v, lo, hi, what):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError("paygo %s must be an int %d..%d" % (what, lo, hi))
-    return v
 
 
 def parse_cfg(cfg):
@@ -41,8 +36,8 @@ def parse_cfg(cfg):
     start = pg.get("start")
     if start is None:
         start = token.starting_code(key_b)  # the spec's default when none is provisioned
-    start = _int(start, 0, 999999999, "start")
-    unit = _int(pg.get("unit", 1), 1, 10 ** 9, "unit")
+    start = int_in(start, "paygo start", 0, 999999999)
+    unit = int_in(pg.get("unit", 1), "paygo unit", 1, 10 ** 9)
     return key_b, start, unit
 
 
@@ -60,12 +55,12 @@ def _check_state(st):
     if not isinstance(st, dict):
         raise ValueError("paygo state invalid")
     for k in ("last", "fails", "lock_until_s"):
-        _int(st.get(k), 0 if k != "lock_until_s" else -(1 << 62), 1 << 62, "state " + k)
+        int_in(st.get(k), "paygo state " + k, 0 if k != "lock_until_s" else -(1 << 62), 1 << 62)
     used = st.get("used")
     if not isinstance(used, list) or len(used) > token.OLDER:
         raise ValueError("paygo state used invalid")
     for c in used:
-        _int(c, 0, st["last"], "state used count")
+        int_in(c, "paygo state used count", 0, st["last"])
 
 
 class TokenEntry:

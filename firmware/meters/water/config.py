@@ -3,6 +3,7 @@
 # Keys are flat (the protocol `config` op sends them as is) and named so that they do not
 # collide with core keys; the valve exercise reads the core's "tz_offset_s" if present.
 # validate(patch) checks everything first and returns a new dict; nothing is applied on error.
+from core.check import bool_, int_in
 
 DEFAULTS = {
     # wake / session policy
@@ -85,14 +86,10 @@ def validate(patch, base=None):
             raise ValueError("config: unknown key %s" % k)
         v = patch[k]
         if k in _RANGES:
-            if type(v) is not int:
-                raise ValueError("%s: want int" % k)
             lo, hi = _RANGES[k]
-            if v < lo or v > hi:
-                raise ValueError("%s: out of range %d..%d" % (k, lo, hi))
+            int_in(v, k, lo, hi)
         elif k in _BOOLS:
-            if type(v) is not bool:
-                raise ValueError("%s: want bool" % k)
+            bool_(v, k)
         elif k == "valve_exercise_at":
             parse_hhmm(v)
         elif k == "valve_safe":

@@ -15,6 +15,7 @@
 # (docs/architecture.md, "Clock contract": it keeps counting through deep sleep); billing and
 # the calendar on the wall clock. The first interval after a power-on has no monotonic
 # length (mono_s restarted): it is billed but not fed to the detectors (docs/water.md).
+from core.check import is_int
 import meters.water.config as water_cfg
 from meters.water.leak import Leak
 from meters.water.magnetic import Magnetic
@@ -42,7 +43,7 @@ class Driver:
         self.store = store
         self.cfg = water_cfg.validate(water_cfg.pick(cfg))
         tz = cfg.get("tz_offset_s", 0)
-        self.tz_s = tz if type(tz) is int else 0
+        self.tz_s = tz if is_int(tz) else 0
         self.mlpp = board.ml_per_pulse
         now = board.clock.now_s()
         self.now_s = now
