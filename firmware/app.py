@@ -51,7 +51,7 @@ class App(AppLink):
         now = self.clock.now_s()
         cfg = dict(conf.get("config") or {})
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
-        if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
+        if conf.get("paygo") or cfg.get("paygo"):     # "paygo" at the top of config.json (docs/offline-topup.md)
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
         if "ota" in conf:
             from ota.formats import migrate

@@ -53,7 +53,7 @@ class AppLink:
         t = topic.decode() if isinstance(topic, bytes) else topic
         if t == self.topic + "cmd":
             if retained:
-                return                    # never obey a retained command (domain.md pitfalls)
+                return                    # never obey a retained command: a retained one would re-run at every connect (docs/protocol.md §1)
             if payload is None:
                 ack = self.commands.too_large(now)
             else:

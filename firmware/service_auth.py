@@ -3,8 +3,8 @@
 # service code signed by the head-end with the meter key:
 #   "<expiry_s>-<tech>-<16 hex>", hex = HMAC-SHA256(key, "service|<id>|<expiry_s>|<tech>")[:8]
 # Bad attempts lock the console (persisted in service_lock.json so a power cycle does not
-# reset it): after 3 fails 10 s, doubling per further fail up to 1280 s (STS keypad rule,
-# domain.md).
+# reset it): after 3 fails 10 s, doubling per further fail up to 1280 s (the STS keypad
+# lockout rule, IEC 62055-41; docs/field-guide.md).
 import json
 
 SESSION_S = 900              # a login lasts 15 min of meter time

@@ -1,7 +1,7 @@
 # Credit policy: low-credit warnings, emergency credit, friendly (non-disconnect) periods
 # and payment-based debt recovery. Pure functions over a config dict (DEFAULTS in core/credit_config.py) and
 # a small state dict the caller persists. Money in integer minor units, time in UTC s.
-# Defaults and their sources are in docs/tariffs-and-credit.md (from shared/domain.md).
+# Defaults and their sources are in docs/tariffs-and-credit.md (GB SMETS2, STS).
 from core import clock
 from core.check import bool_, int_in, is_int
 from core.credit_config import (DEFAULTS, KEYS, PERIODS, MONEY_MAX,  # noqa: F401
@@ -242,7 +242,7 @@ def credit_ok(state, cfg, balance_minor, now_s):
     if balance_minor > floor:
         return True
     if state["ec"] and balance_minor <= cut - state["ec"]:
-        # emergency credit used up: reconnect only once it is repaid (SMETS2, domain.md)
+        # emergency credit used up: reconnect only once it is repaid (GB SMETS2)
         state["ec_out"] = True
     return False
 

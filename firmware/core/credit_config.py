@@ -8,11 +8,11 @@ DAY_S = 86400
 MONEY_MAX = 10 ** 9     # minor units: bound on every configured amount
 
 DEFAULTS = {
-    # Warnings at % of the balance right after the last recharge (issue 2: 30 % and 10 %)
+    # Warnings at % of the balance right after the last recharge (docs/tariffs-and-credit.md: 30 % and 10 %)
     "warn_pct": [30, 10],
-    # "imminent" when the projected time to zero at the recent rate is under this (issue 2)
+    # "imminent" when the projected time to zero at the recent rate is under this (docs/tariffs-and-credit.md)
     "imminent_h": 24,
-    # Emergency credit: SMETS2 typically GBP 10-15, offered at GBP 1-2 (domain.md)
+    # Emergency credit: SMETS2 typically GBP 10-15, offered at GBP 1-2 (GB SMETS2)
     "emergency_minor": 1000,
     "emergency_below_minor": 200,
     # Friendly periods: off by default; the supplier opts in. The SMETS2 example

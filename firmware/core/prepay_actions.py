@@ -34,7 +34,7 @@ class Actions:
         if self.led.seen(txn):
             return False
         if self.led.balance_minor + amount_minor > BALANCE_MAX:
-            # maximum balance cap (SMETS2, domain.md): the credit checks bound the balance
+            # maximum balance cap (GB SMETS2): the credit checks bound the balance
             raise ValueError("balance would exceed 10^10")
         # on_recharge also re-arms the warnings (new reference balance) and ends an
         # emergency credit once the balance is back at or above zero

@@ -6,7 +6,7 @@
 #   2. a remote off command                                           -> off_remote
 #   3. no credit                                                      -> off_credit
 # With no cause left the supply is `armed` if it still waits for a local confirmation,
-# else `on`. A meter that arms (gas always; SMETS2 domain.md: "gas can only be re-enabled
+# else `on`. A meter that arms (gas always; GB SMETS2: "gas can only be re-enabled
 # at the meter") waits for confirm() each time a cause goes away; one that does not
 # reconnects directly. Only `on` lets the actuator open. A supply command never bypasses a
 # latch: remote(True) only withdraws the remote cause.

@@ -5,7 +5,7 @@ from core import clock
 from core.check import int_in
 
 DAY_S = 86400
-BANDS = ("sharp", "peak", "flat", "valley")  # DL/T 645 TOU rate names (domain.md)
+BANDS = ("sharp", "peak", "flat", "valley")  # DL/T 645 TOU rate names
 MAX_SWITCHES = 12        # per day; DL/T 645 asks for 8, we allow 12
 MAX_STEPS = 5            # DL/T 645 tiered pricing: up to 5 steps
 MAX_HOLIDAYS = 64
@@ -102,7 +102,7 @@ def _tiered(t):
     period = t.get("period", "month")
     if period not in ("month", "year"):
         raise ValueError("tiered.period: want month or year")
-    # reset_day <= 28 so every month has it (domain.md: monthly or yearly settlement)
+    # reset_day <= 28 so every month has it (DL/T 645 tiered tariffs: monthly or yearly settlement)
     rd = int_in(t.get("reset_day", 1), "tiered.reset_day", 1, 28)
     rm = int_in(t.get("reset_month", 1), "tiered.reset_month", 1, 12)
     tz = clock.check_tz(t.get("tz_offset_s", 0), "tiered.tz_offset_s")

@@ -1,4 +1,4 @@
-# Malicious-load identification (恶性负载识别, ../shared/domain.md "Chinese dormitory"):
+# Malicious-load identification (恶性负载识别, Chinese dormitory meters, docs/electricity.md):
 # catch purely resistive heaters switched on behind the meter. Keep the last 8 samples of
 # P and S; for a power step dP >= min_step_w, compute the step's own power factor
 # dP / |dS|, where dS is the change of the complex apparent power: |dS| = sqrt(dP^2 + dN^2)

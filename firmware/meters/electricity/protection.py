@@ -1,6 +1,6 @@
 # Electrical protection: over-power (load limiting) and over/under-voltage, plus the
 # trip/auto-reclose/lockout counter shared with malicious-load identification.
-# Sources (../shared/domain.md): STS "a power-limit breach disconnects for a few minutes,
+# Sources (docs/electricity.md): STS (IEC 62055-41) "a power-limit breach disconnects for a few minutes,
 # then reconnects automatically"; Chinese dormitory meters "over-power trips after about
 # 5 s above the limit ... recloses after a delay (e.g. 1 min); after 3-5 trips in a day it
 # locks until the management platform clears it"; SMETS2 load limiting (threshold, guard).

@@ -1,7 +1,7 @@
 # Gas safety detectors: plain logic, fed once per tick with the millilitres that went
 # through the meter since the last tick and the monotonic time (mono_s: never moved by a
 # change of the wall clock, docs/architecture.md). No clock, no hardware. Thresholds follow the
-# Japanese microcomputer gas meter (マイコンメーター) and GB SMETS2 (shared/domain.md);
+# Japanese microcomputer gas meter (マイコンメーター) and GB SMETS2 (GBCS prepayment);
 # every default is listed with its source in docs/gas.md.
 from core.check import bool_, int_in
 

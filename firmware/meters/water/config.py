@@ -9,11 +9,11 @@ DEFAULTS = {
     # wake / session policy
     "wake_s": 900,                # timer wake: ledger + detectors every 15 min
     "wake_pulses": 0,             # ULP wakes the CPU after this many pulses (0 = from burst_lph)
-    "session_report_s": 86400,    # daily report session (domain.md: water reports every 6-24 h)
-    "credit_poll_s": 900,         # session interval while the valve is closed for credit (issue: 15 min)
+    "session_report_s": 86400,    # daily report session (water meters report every 6-24 h, docs/water.md §5)
+    "credit_poll_s": 900,         # session interval while the valve is closed for credit (docs/water.md §5: 15 min)
     "session_max_s": 30,          # radio-on cap of one session (connect, commands, outbox)
     "session_retry_s": 60,        # a failed session is retried after this, doubling to 6 h
-    # leak_suspected (Kamstrup flowIQ LEAK, domain.md)
+    # leak_suspected (Kamstrup flowIQ LEAK, docs/water.md)
     "leak_zero_s": 3600,          # a continuous zero-flow period this long...
     "leak_window_s": 86400,       # ...must occur within this window, else leak_suspected
     "leak_zero_lph": 0,           # an interval at or below this mean flow counts as zero flow
