@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy", "tests_host/mpy/rigs"))
 collect_ignore_glob = ["mpy/*"]  # MicroPython scripts, run by test_mpy_suites.py
 HEAP = os.environ.get("MPY_HEAP", "64k")
 
@@ -48,7 +48,7 @@ def firmware_path(tmp_path_factory):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
                         "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    return "%s:%s:%s" % (out, out / "lib", ROOT / "tests_host" / "mpy")
+    return "%s:%s:%s:%s" % (out, out / "lib", ROOT / "tests_host" / "mpy", ROOT / "tests_host" / "mpy" / "rigs")
 
 
 @pytest.fixture(scope="session")
