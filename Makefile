@@ -61,7 +61,7 @@ bench: venv lib sysdeps
 
 meter: venv lib
 	@test -n "$(FLASH)" || { echo "make meter: set FLASH=<dir holding config.json>" >&2; exit 2; }
-	MICROPYPATH=$(MPYPATH) $(MICROPYTHON) -X heapsize=$${HEAP:-256k} firmware/main.py $(FLASH)
+	MICROPYPATH=$(MPYPATH) $(MICROPYTHON) -X heapsize=$${HEAP:-320k} firmware/main.py $(FLASH)
 
 # The main job: a household of three meters end to end (tools/scenarios/README.md).
 # SCENARIO=building for the building-level anomaly location, BROKER=mqtt://... for an

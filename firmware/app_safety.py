@@ -48,6 +48,12 @@ def tick_fault(app, part, e, now_s):
                          where=part, error=why(e))
     except Exception as e2:
         print("tick: alarm failed: %s" % why(e2))
+    fd = getattr(app.driver, "fault_drive", None)   # the relay's tick-fault policy
+    if fd is not None:
+        try:
+            fd(now_s)
+        except Exception as e2:
+            print("tick: fault_drive failed: %s" % why(e2))
 
 
 def tick_good(app, now_s):

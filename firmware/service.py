@@ -185,7 +185,9 @@ def login(secret):
     global _session
     import service_auth
     now = _now()
-    _session = service_auth.login(secret, now, _root(), _audit)
+    c = getattr(_a(), "clock", None)
+    mono = c.mono_s() if c is not None and hasattr(c, "mono_s") else None
+    _session = service_auth.login(secret, now, _root(), _audit, mono)
     _audit("login", now)
     _line("logged in as %s until %d" % _session)
     return True

@@ -2,17 +2,17 @@
 # iterated SHA-256 in service.json, written by tools/provision_device.py) or a time-limited
 # service code signed by the head-end with the meter key:
 #   "<expiry_s>-<tech>-<16 hex>", hex = HMAC-SHA256(key, "service|<id>|<expiry_s>|<tech>")[:8]
-# Bad attempts lock the console (persisted in service_lock.json so a power cycle does not
-# reset it): after 3 fails 10 s, doubling per further fail up to 1280 s (the STS keypad
-# lockout rule, IEC 62055-41; docs/field-guide.md).
+# Bad attempts lock the console: after 3 fails 10 s, doubling per further fail up to 1280 s,
+# on the monotonic clock and kept across reboots (service_lock.py).
 import json
+import service_lock
 
 SESSION_S = 900              # a login lasts 15 min of meter time
 CODE_MAX_S = 86400           # a service code valid more than a day ahead is refused
-LOCK_FAILS = 3
-LOCK_BASE_S = 10
-LOCK_MAX_S = 1280
-LOCK_FILE = "service_lock.json"
+LOCK_FAILS = service_lock.LOCK_FAILS
+LOCK_BASE_S = service_lock.LOCK_BASE_S
+LOCK_MAX_S = service_lock.LOCK_MAX_S
+LOCK_FILE = service_lock.LOCK_FILE
 _root = "."
 
 
@@ -22,19 +22,6 @@ def _read_json(name):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _lock():
-    d = _read_json(LOCK_FILE)
-    if not isinstance(d, dict) or not isinstance(d.get("fails"), int) \
-            or not isinstance(d.get("until_s"), int):
-        return {"fails": 0, "until_s": 0}
-    return d
-
-
-def _save_lock(d):
-    with open(_root + "/" + LOCK_FILE, "w") as f:
-        json.dump(d, f)
 
 
 def _check_pin(pin):
@@ -72,15 +59,18 @@ def _check_code(code, now):
     return tech, min(expiry, now + SESSION_S)
 
 
-def login(secret, now, root, audit):
-    """Return (who, until_s) or raise ValueError; audit(action, now, **f) logs attempts."""
+def login(secret, now, root, audit, mono_s=None):
+    """Return (who, until_s) or raise ValueError; audit(action, now, **f) logs attempts.
+    now: the wall clock (a service code's expiry); mono_s: the monotonic clock the lockout
+    runs on (service_lock.py; the wall clock only where a caller has no other)."""
     global _root
     _root = root
+    mono = now if mono_s is None else mono_s
     if not isinstance(secret, str) or not 0 < len(secret) <= 64:
         raise ValueError("give the PIN or the service code as a string")
-    lk = _lock()
-    if now < lk["until_s"] and lk["until_s"] - now <= LOCK_MAX_S:
-        raise ValueError("locked for %d s after bad logins" % (lk["until_s"] - now))
+    wait = service_lock.state(root, mono)[1]
+    if wait:
+        raise ValueError("locked for %d s after bad logins" % wait)
     got = None
     if secret.isdigit():
         if _check_pin(secret):
@@ -88,14 +78,10 @@ def login(secret, now, root, audit):
     else:
         got = _check_code(secret, now)
     if got is None:
-        lk["fails"] += 1
-        if lk["fails"] >= LOCK_FAILS:
-            lk["until_s"] = now + min(LOCK_MAX_S, LOCK_BASE_S << (lk["fails"] - LOCK_FAILS))
-        _save_lock(lk)
-        audit("login_failed", now, fails=lk["fails"])
+        n = service_lock.failed(root, mono)
+        audit("login_failed", now, fails=n)
         raise ValueError("wrong PIN or service code")
-    if lk["fails"]:
-        _save_lock({"fails": 0, "until_s": 0})
+    service_lock.passed(root, mono)
     return got
 
 

@@ -1,9 +1,11 @@
 """Shared fixtures: the MicroPython unix port, its module path, and helpers to run it."""
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,63 @@ collect_ignore_glob = ["mpy/*"]  # MicroPython scripts, run by test_mpy_suites.p
 HEAP = os.environ.get("MPY_HEAP", "64k")
 
 
+# The heap of every whole-app run (firmware/main.py or an App built in a test script) from
+# the compiled bundle: floor + margin in tools/heap_policy.py; APP_HEAP=... overrides it.
+sys.path.insert(0, str(ROOT / "tools"))
+from heap_policy import APP_HEAP  # noqa: E402
+_BUNDLE = []
+
+
+def app_bundle():
+    """The sim board's deployable bundle (tools/build_firmware.py: mpy-cross .mpy files, as
+    `make firmware BOARD=sim` writes it), built once per test process; MPY_SOURCE=1 gives
+    None (the firmware runs from source)."""
+    if os.environ.get("MPY_SOURCE"):
+        return None
+    if not _BUNDLE:
+        tmp = tempfile.mkdtemp(prefix="pm-bundle-")
+        atexit.register(shutil.rmtree, tmp, True)
+        out = Path(tmp) / "sim"
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
+                            "--out", str(out)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        _BUNDLE.append(out)
+    return _BUNDLE[0]
+
+
+def app_path():
+    """MICROPYPATH of a whole-app run: the bundle (+ its lib/), tests_host/mpy and its rigs/
+    (launchers and rigs stay source); the source tree with MPY_SOURCE=1."""
+    b = app_bundle()
+    if b is None:
+        return MPYPATH
+    return "%s:%s:%s:%s" % (b, b / "lib", ROOT / "tests_host" / "mpy", ROOT / "tests_host" / "mpy" / "rigs")
+
+
+def app_main():
+    """main.py of the bundle (source, as on a device), or firmware/main.py with MPY_SOURCE=1."""
+    b = app_bundle()
+    return str((b or ROOT / "firmware") / "main.py")
+
+
+def app_env(extra=None):
+    """Environment of a whole-app run (see app_path)."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = app_path()
+    if extra:
+        env.update(extra)
+    return env
+
+
 def script_heap(path, default=HEAP):
-    """The heap a tests_host/mpy script declares on its first line (`# heap: 192k`), else
-    default. One place per script, read by test_mpy_suites.py and tools/heap_margins.py."""
+    """The heap a tests_host/mpy script declares on its first line (`# heap: 192k`, or
+    `# heap: app` for a script that builds the whole App: APP_HEAP), else default. One place
+    per script, read by test_mpy_suites.py and tools/heap_margins.py."""
     with open(str(path)) as f:
-        m = re.match(r"#\s*heap:\s*(\d+k)\s*$", f.readline())
-    return m.group(1) if m else default
+        m = re.match(r"#\s*heap:\s*(\d+k|app)\s*$", f.readline())
+    if not m:
+        return default
+    return APP_HEAP if m.group(1) == "app" else m.group(1)
 
 
 def mpy_env(extra=None):
@@ -39,16 +92,10 @@ def run_mpy(args, heap=HEAP, cwd=None, timeout=300, input=None, env=None):
 
 
 @pytest.fixture(scope="session")
-def firmware_path(tmp_path_factory):
+def firmware_path():
     """MICROPYPATH for firmware scripts: the compiled .mpy bundle of the sim board (as a
     board runs it) plus tests_host/mpy; MPY_SOURCE=1 runs the firmware from source."""
-    if os.environ.get("MPY_SOURCE"):
-        return MPYPATH
-    out = tmp_path_factory.mktemp("bundle") / "sim"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_firmware.py"), "--board", "sim",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return "%s:%s:%s:%s" % (out, out / "lib", ROOT / "tests_host" / "mpy", ROOT / "tests_host" / "mpy" / "rigs")
+    return app_path()
 
 
 @pytest.fixture(scope="session")

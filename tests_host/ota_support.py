@@ -84,11 +84,12 @@ class Meter:
     """One real firmware process (main.py of a bundle) on a flash dir; stop() with SIGINT
     like Ctrl-C, kill() like a power cut."""
 
-    def __init__(self, flash, bundle, heap=os.environ.get("OTA_HEAP", "384k"), env=None):
+    def __init__(self, flash, bundle, heap=os.environ.get("OTA_HEAP", "384k"), env=None, entry=None):
         self.flash = Path(flash)
         self.bundle = Path(bundle)
         self.heap = heap
         self.env = env or {}
+        self.entry = entry          # a test launcher in place of the bundle's main.py
         self.p = None
 
     def start(self, env=None):
@@ -98,7 +99,7 @@ class Meter:
         e.update(env or {})
         self.log = open(str(self.flash) + ".log", "a")
         self.p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + self.heap,
-                                   str(self.bundle / "main.py"), str(self.flash)],
+                                   str(self.entry or self.bundle / "main.py"), str(self.flash)],
                                   stdout=self.log, stderr=subprocess.STDOUT, env=e)
         return self
 

@@ -7,13 +7,14 @@ bounded link and two-queue outbox added ~36 KiB of source to compile); it runs a
 (APP_HEAP), >= 8 KiB spare as the heap policy asks, also from a longer CI path."""
 import os
 
-from conftest import run_mpy, ROOT
+from conftest import APP_HEAP, ROOT, app_path, run_mpy
 
-HEAP = os.environ.get("APP_HEAP", "288k")
+HEAP = APP_HEAP
 
 
 def test_boot_guard_wiring_end_to_end(tmp_path):
-    r = run_mpy([ROOT / "tests_host/mpy/app_boot_rig.py"], heap=HEAP, cwd=tmp_path)
+    r = run_mpy([ROOT / "tests_host/mpy/app_boot_rig.py"], heap=HEAP, cwd=tmp_path,
+                env={"MICROPYPATH": app_path()})
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import MICROPYTHON, ROOT, mpy_env, have
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main, have
 
 sys.path.insert(0, str(ROOT / "tools"))
 from brokers import Broker  # noqa: E402
@@ -34,8 +34,8 @@ def test_idle_connected_meter_wakes_once_per_tick(tmp_path):
         conf = provision(str(tmp_path / "m"), "idle-1", "electricity", b.uri, 1,
                          extra={"sim_script": {"daily": [["00:00", {"load_w": 0, "pf": 1.0}]]}})
         he = HeadEnd(b.uri, "meters", conf["id"])
-        p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=256k", str(ROOT / "firmware/main.py"),
-                              str(tmp_path / "m")], env=mpy_env(), stdout=subprocess.DEVNULL,
+        p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + APP_HEAP, app_main(),
+                              str(tmp_path / "m")], env=app_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.STDOUT)
         try:
             end = time.time() + 30

@@ -22,12 +22,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import MICROPYTHON, ROOT, mpy_env
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main
 
 sys.path.insert(0, str(ROOT / "tools"))
 from headend import provision  # noqa: E402
 
-HEAP = os.environ.get("APP_HEAP", "256k")    # make meter's default (source floor ~224k)
+HEAP = APP_HEAP
 TRIALS = 50 * int(os.environ.get("SOAK", "1"))
 HANG_S = 10
 START_S = 1800000000
@@ -66,7 +66,7 @@ def before_interpreter(rc, out):
     # .venv/bin/micropython is a CPython launcher of the port (micropython_unix); a SIGINT
     # before it hands over kills it (no handler yet) or raises in CPython's own imports
     return (rc == -signal.SIGINT and not out) or (
-        "micropython_unix" in out and "firmware/" not in out)
+        "micropython_unix" in out and "main.py\"" not in out)
 
 
 def free_port():
@@ -84,10 +84,10 @@ def trial(tmp, i, rnd):
                      "sim_script": {"once": [[START_S + 2, {"load_w": 2000, "pf": 0.7}]]}})
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + HEAP, "-c",
                         SEED % {"d": d, "t": START_S, "m": SEED_MINOR}],
-                       env=mpy_env(), capture_output=True, text=True, cwd=d)
+                       env=app_env(), capture_output=True, text=True, cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
-    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(ROOT / "firmware/main.py"), d],
-                         env=mpy_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, app_main(), d],
+                         env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(rnd.uniform(0.6, 3.0))
     p.send_signal(signal.SIGINT)
     twice = rnd.random() < 0.33
@@ -124,7 +124,7 @@ def test_sigint_at_random_instants_keeps_the_ledger(tmp_path):
         assert rc == 0 or (twice and rc == -signal.SIGINT), (rc, out)
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + HEAP, "-c",
                         CHECK % {"dirs": [x[0] for x in runs], "t": START_S, "m": SEED_MINOR}],
-                       env=mpy_env(), capture_output=True, text=True, cwd=str(tmp_path))
+                       env=app_env(), capture_output=True, text=True, cwd=str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [l.split() for l in r.stdout.splitlines()]
     assert len(lines) == TRIALS and all(l[0] == "OK" for l in lines), r.stdout

@@ -180,3 +180,26 @@ def test_no_comment_cites_notes_outside_the_repository():
                     if NOT_SOURCES.search(line):
                         bad.append("%s:%d %s" % (p.relative_to(ROOT), n, line.strip()))
     assert not bad, "\n".join(bad)
+
+# A test hook inside the firmware (an environment variable that makes the meter kill
+# itself, a shell command) is a way to turn a production meter into a test rig: tests patch
+# the firmware from outside (tests_host/mpy/main_*.py launchers) instead.
+TEST_HOOK = re.compile(r"\b(getenv|putenv|environ|system)\s*\(|\benviron\b")
+
+
+def hook_lines(path):
+    return [(path.name, n) for n, line in
+            enumerate(code_only(path).splitlines(), 1) if TEST_HOOK.search(line)]
+
+
+def test_no_firmware_module_reads_the_environment_or_runs_a_shell():
+    found = []
+    for p in sorted(FIRMWARE.rglob("*.py")):
+        found += hook_lines(p)
+    assert not found, found
+
+
+def test_the_test_hook_check_catches_one(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text('import os\nif os.getenv("KILL"):\n    os.system("kill -9 $PPID")\n')
+    assert len(hook_lines(p)) == 2

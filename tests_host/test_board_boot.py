@@ -6,7 +6,8 @@ machine, network, esp32 and ntptime on MICROPYPATH and the parts of the board si
 around them (tests_host/mpy/fakes/esp32_world.py: BL0942, relay, valve, flow sensor,
 SIM7080G modem, Wi-Fi access point). Against a local mosquitto the meter must:
 come online, answer a signed `status`, bill pulses from its counter or metering IC, act on
-a signed `supply` command at its relay or valve pins, and stop safely on SIGINT (Ctrl-C).
+a signed `supply` command at its relay or valve pins, act on a press of its local button
+(the fake button's falling edge, as a resident presses it), and stop safely on SIGINT.
 A board without a scenario here fails: a new board is checked before a field install is."""
 import json
 import os
@@ -35,21 +36,24 @@ KEY = "5a" * 32
 BATTERY = {"36": 1800000}            # a 3.6 V cell on the 1:1 divider
 MODEM = {"uart": 1, "pwrkey": 23, "status": 34, "boot_ms": 300, "reg_ms": 300}
 VALVE = {"open": 25, "close": 26, "opened": 32, "closed": 33, "travel_ms": 800}
+BUTTON = {"gpio": 27, "file": "press"}     # every ESP32 board: PINS["button"]
 
 SCENARIOS = {
-    "sim": {"kind": "electricity", "conf": {"sim_speed": 1, "tariff": {"price": 10000000}},
+    "sim": {"kind": "electricity", "conf": {"sim_speed": 1, "tariff": {"price": 10000000},
+                                            "config": {"arm_on_restore": True}},
             "world": {}},
     "esp32_electricity": {
         "kind": "electricity",
         "conf": {"net": {"wifi": {"ssid": "meters", "password": "secret-pass", "ntp": False}},
-                 "tariff": {"price": 10000000}},
+                 "tariff": {"price": 10000000}, "config": {"arm_on_restore": True}},
         "world": {"ap": {"ssid": "meters", "key": "secret-pass", "rssi": -58, "assoc_ms": 200},
+                  "button": BUTTON,
                   "bl0942": {"uart": 2, "load_w": 2000, "set": 25, "reset": 26},
                   "trace_pins": [25, 26]}},
     "esp32_gas": {
         "kind": "gas",
         "conf": {"tariff": {"price": 10000000}, "config": {"gas": {"check_s": 2}}},
-        "world": {"adc_uv": BATTERY, "modem": MODEM, "valve": VALVE,
+        "world": {"adc_uv": BATTERY, "modem": MODEM, "valve": VALVE, "button": BUTTON,
                   "flow": {"unit": 0, "rate_hz": 20, "after_open_ms": 4000},
                   "trace_pins": [25, 26]}},
     "esp32_water": {
@@ -57,6 +61,7 @@ SCENARIOS = {
         "conf": {"tariff": {"price": 20000000}, "config": {"wake_s": 60, "credit_poll_s": 60}},
         "world": {"adc_uv": BATTERY, "modem": dict(MODEM, active_ms=5000),
                   "valve": VALVE, "flow": {"unit": 0, "rate_hz": 50}, "pull_ups": [35],
+                  "button": BUTTON,
                   "trace_pins": [25, 26, 23]}},
 }
 
@@ -90,6 +95,11 @@ class Meter:
         self.p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(EMU)], cwd=flash,
                                   env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
+    def press(self):
+        """The resident presses the local button (fakes/esp32_world.py Button; the sim
+        board's button is a sim-topic message)."""
+        (self.flash / BUTTON["file"]).write_text("")
+
     def output(self):
         self.log.flush()
         return Path(str(self.flash) + ".log").read_text()
@@ -122,6 +132,25 @@ def wait_state(he, meter_id, pred, t=30.0):
         if m == meter_id and kind == "state" and pred(obj):
             return obj
     return None
+
+
+def asleep_settled(he, meter_id, t=60.0, quiet_s=3.0):
+    """True once the meter's latest state says asleep and nothing more came for quiet_s
+    (an older session's asleep state in the queue is not the end of the latest one)."""
+    t_end = time.time() + t
+    last = None
+    quiet_end = None
+    while time.time() < t_end:
+        try:
+            m, kind, obj, _ = he.q.get(timeout=0.2)
+        except Exception:
+            if last is not None and last.get("asleep") and time.time() >= quiet_end:
+                return True
+            continue
+        if m == meter_id and kind == "state":
+            last = obj
+            quiet_end = time.time() + quiet_s
+    return False
 
 
 def raised_after(trace, gpio, t0_ms):
@@ -160,9 +189,26 @@ def test_board_boots_and_serves(board, broker, tmp_path):
     print("boot test %s: %.1f s" % (board, time.time() - t_start))
 
 
+def wait_supply(he, m, key, want, t=15.0):
+    t_end = time.time() + t
+    while True:
+        a = he.send(m.id, key, "status", {})
+        if a and a.get("supply") == want or time.time() > t_end:
+            return a
+        time.sleep(0.5)
+
+
 def _electricity(board, m, he, key, st0):
+    # arm_on_restore: a credit restore waits for the resident's press at the meter
     a = he.send(m.id, key, "recharge", {"txn": "t-1", "amount": 100000})
-    assert a["ok"] and a["supply"] == "on", a
+    assert a["ok"] and a["supply"] == "armed", a
+    if board == "sim":
+        he.publish_raw(m.id, json.dumps({"button": "press"}).encode(), topic="sim", qos=0)
+    else:
+        assert not raised_after(m.trace(), 25, 0), "relay closed before the press"
+        m.press()
+    a = wait_supply(he, m, key, "on")
+    assert a["supply"] == "on", ("the button press did not confirm the supply", a, m.output())
     if board == "sim":
         # a motor load (pf 0.85): a resistive step is the malicious-load signature
         he.publish_raw(m.id, json.dumps({"load_w": 2000, "pf": 0.85}).encode(), topic="sim",
@@ -186,8 +232,7 @@ def _electricity(board, m, he, key, st0):
 def _gas(board, m, he, key, st0):
     a = he.send(m.id, key, "recharge", {"txn": "t-1", "amount": 100000})
     assert a["ok"] and a["supply"] == "armed", a
-    a = he.send(m.id, key, "selfcheck", {})
-    assert a["ok"], a
+    m.press()                  # the local confirmation: the leak check, then the valve opens
     t_end = time.time() + 20
     while time.time() < t_end:
         a = he.send(m.id, key, "status", {})
@@ -233,6 +278,12 @@ def _water(board, m, he, key, st0):
     assert [t for t, g, v in m.trace()[n_before:] if g == 26 and v == 1], \
         "valve not driven closed after supply off: %r" % m.trace()[n_before:]
     assert [t for t, g, v in m.trace() if g == 23 and v == 1], "the modem was never powered"
+    # asleep with nothing due for a long time (supply off, no credit poll): the button
+    # brings a session at once (the resident has paid and wants the credit now)
+    assert asleep_settled(he, m.id, 60), "never went asleep:\n" + m.output()[-3000:]
+    m.press()
+    st = wait_state(he, m.id, lambda o: o.get("online"), 20)
+    assert st, "no session after the button press:\n" + m.output()[-3000:]
 
 
 KIND_FLOWS = {"electricity": _electricity, "gas": _gas, "water": _water}

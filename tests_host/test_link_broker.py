@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MICROPYTHON, ROOT, mpy_env, have
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main, have
 
 sys.path.insert(0, str(ROOT / "tools"))
 from brokers import Broker  # noqa: E402
 from headend import HeadEnd, body_of, provision, sign  # noqa: E402
 
-HEAP = os.environ.get("LINK_HEAP", "256k")
+HEAP = APP_HEAP
 KIND = "electricity" if (ROOT / "firmware/meters/electricity").exists() else "gas"
 pytestmark = pytest.mark.broker
 
@@ -43,10 +43,10 @@ class Meter:
         self.flash = str(flash)
         self.p = None
 
-    def start(self, entry=ROOT / "firmware/main.py"):
+    def start(self, entry=None):
         self.log = open(self.flash + ".log", "a")
-        self.p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(entry),
-                                   self.flash], env=mpy_env(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(entry or app_main()),
+                                   self.flash], env=app_env(), stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
     def stop(self, sig=signal.SIGINT):

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MICROPYTHON, ROOT, mpy_env
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main
 from fakebroker import FakeBroker, varlen, publish_packet
 
 sys.path.insert(0, str(ROOT / "tools"))
 from headend import body_of, provision, sign  # noqa: E402
 
-HEAP = os.environ.get("LINK_HEAP", "256k")
+HEAP = APP_HEAP
 START_S = 1800000000
 PAYGO_KEY = "a29ab82edc5fbbc41ec9530f6dac86b1"
 
@@ -33,8 +33,8 @@ class Meter:
         self.seq = 0
         self.log = open(self.flash + ".log", "w")
         self.p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP,
-                                   str(ROOT / "firmware/main.py"), self.flash],
-                                  env=mpy_env(), stdout=self.log, stderr=subprocess.STDOUT)
+                                   app_main(), self.flash],
+                                  env=app_env(), stdout=self.log, stderr=subprocess.STDOUT)
 
     def alive(self):
         return self.p.poll() is None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MICROPYTHON, ROOT, mpy_env, have
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main, have
 
 import sys
 sys.path.insert(0, str(ROOT / "tools"))
@@ -59,11 +59,11 @@ def cutoff_ts(tmp, name, uri, he=None):
     provision(d, "t-1", "electricity", uri, SPEED,
               extra={"sim_start": START_S, "backoff_max_s": 1, "tariff": {"price": 250000},
                      "sim_script": {"once": [[START_S + 5, {"load_w": 2000, "pf": 0.7}]]}})
-    r = subprocess.run([MICROPYTHON, "-X", "heapsize=256k", "-c", SEED % {"d": d, "t": START_S}],
-                       env=mpy_env(), capture_output=True, text=True, cwd=d)
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + APP_HEAP, "-c", SEED % {"d": d, "t": START_S}],
+                       env=app_env(), capture_output=True, text=True, cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
-    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=256k", str(ROOT / "firmware/main.py"), d],
-                         env=mpy_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + APP_HEAP, app_main(), d],
+                         env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ts = None
     t_end = time.time() + 60
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MICROPYTHON, ROOT, mpy_env, have, run_mpy
+from conftest import APP_HEAP, MICROPYTHON, ROOT, app_env, app_main, have, run_mpy
 
 sys.path.insert(0, str(ROOT / "tools"))
 from brokers import free_port, wait_port  # noqa: E402
@@ -29,7 +29,7 @@ from headend import HeadEnd, provision  # noqa: E402
 pytestmark = [pytest.mark.broker,
               pytest.mark.skipif(not have("mosquitto") or not shutil.which("openssl"),
                                  reason="needs mosquitto and openssl")]
-HEAP = os.environ.get("LINK_HEAP", "256k")
+HEAP = APP_HEAP
 
 
 def ossl(*args, cwd):
@@ -112,8 +112,8 @@ def meter(tmp_path, pki, port, tls, speed=10):
     conf = provision(str(flash), "m-1", "electricity", "mqtts://127.0.0.1:%d" % port, speed,
                      extra={"backoff_max_s": 1, "tls": tls})
     log = open(str(flash) + ".log", "w")
-    env = mpy_env()
-    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, str(ROOT / "firmware/main.py"),
+    env = app_env()
+    p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + HEAP, app_main(),
                           str(flash)], env=env, stdout=log, stderr=subprocess.STDOUT)
     return p, bytes.fromhex(conf["key"]), flash
 

@@ -21,6 +21,7 @@ MicroPython 1.29 loads. We check the header of every file we write.
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ONLY = ("boot.py", "main.py")   # executed by name by the port, never imported
 MPY_MAGIC = b"M\x06"                   # .mpy major version 6 (MicroPython >= 1.22)
+KINDS = ("electricity", "water", "gas")
 
 
 class BuildError(Exception):
@@ -59,17 +61,29 @@ def _py_files(base):
     return sorted(out)
 
 
+def board_kinds(bdir):
+    """The meter kinds a board carries: its `KIND = "<kind>"` (an ESP32 board is one meter),
+    else every kind (the sim board runs all three)."""
+    m = re.search(r'^KIND\s*=\s*"(\w+)"', (bdir / "board.py").read_text(), re.M)
+    return (m.group(1),) if m else KINDS
+
+
 def sources(board):
-    """(source path, bundle-relative path) for every module that goes into the bundle."""
+    """(source path, bundle-relative path) for every module that goes into the bundle. A
+    one-kind board leaves out the other kinds' packages (firmware/meters/<kind>/): a gas
+    meter never imports the electricity driver (app.py imports meters.<config kind>)."""
     bdir = ROOT / "boards" / board
     if not (bdir / "board.py").is_file():
         raise BuildError("unknown board %r: expected boards/%s/board.py (known: %s)"
                          % (board, board, ", ".join(boards())))
+    skip = tuple("meters/%s/" % k for k in KINDS if k not in board_kinds(bdir))
     out = []
     for base, prefix in ((ROOT / "firmware", ""), (bdir, ""), (ROOT / "lib", "lib/")):
         for p in _py_files(base):
             rel = p.relative_to(base).as_posix()
             if "__pycache__" in rel or rel == "manifest.py":
+                continue
+            if base == ROOT / "firmware" and rel.startswith(skip):
                 continue
             out.append((p, prefix + rel))
     seen = {}

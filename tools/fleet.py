@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 import headend  # noqa: E402
 import procstat  # noqa: E402
 from brokers import Broker  # noqa: E402
+from heap_policy import APP_HEAP  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
 # PyPI port: the deployable bundle that `make firmware BOARD=sim` compiles (.mpy), as an
@@ -62,7 +63,7 @@ def meter_port(choice="auto"):
             raise SystemExit("fleet: no native build at %s (make native)" % NATIVE)
         heap = os.environ.get("FLEET_HEAP", "96k")
         return "native", [str(NATIVE), "-X", "heapsize=" + heap], str(NATIVE_MAIN), ".frozen"
-    heap = os.environ.get("FLEET_HEAP", "256k")
+    heap = os.environ.get("FLEET_HEAP", APP_HEAP)      # tools/heap_policy.py
     return "pypi", [MICROPYTHON, "-X", "heapsize=" + heap], str(BUNDLE / "main.py"), MPYPATH
 
 

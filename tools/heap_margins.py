@@ -40,8 +40,13 @@ MARGIN_K = 8          # heap policy: at least 8 KiB to spare
 COMPOSED_K = 16       # composed scripts are set to floor + >= 16 KiB, rounded up to 16k
 LONG = "heap-margins-a-long-path-like-a-ci-runner-clone/builds/prepaid-meter-firmware/main"
 
+# CPython wrappers that run the whole firmware (main.py from the bundle) at APP_HEAP; each
+# bisection step runs the wrapper's tests until the first failure (minutes: select with -k)
+APP_WRAPPERS = ("test_link_hostile.py", "test_link_tls.py", "test_app_idle.py",
+                "test_link_outage_timing.py")
+
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
-HEAP_LINE = re.compile(r"^#\s*heap:\s*(\d+)k\s*$")
+HEAP_LINE = re.compile(r"^#\s*heap:\s*(\d+k|app)\s*$")
 
 
 def kib(s):
@@ -50,10 +55,15 @@ def kib(s):
 
 
 def script_heap_k(path, default_k=64):
-    """The `# heap: NNk` declaration on the first line of a test script, else the default."""
+    """The `# heap: NNk` declaration on the first line of a test script (`# heap: app`:
+    conftest's APP_HEAP), else the default."""
     with open(path) as f:
         m = HEAP_LINE.match(f.readline())
-    return int(m.group(1)) if m else default_k
+    if not m:
+        return default_k
+    if m.group(1) == "app":
+        return wrapper_heap_k(Path(path).parent.parent.parent / "tools" / "heap_policy.py", "APP_HEAP")
+    return kib(m.group(1))
 
 
 def wrapper_heap_k(path, var):
@@ -162,6 +172,14 @@ def cases(tree):
                     {"POWERLOSS_TRIALS": "20"}))
     out.append(Case("paygo feed (test_paygo_interop)", "pytest", "tests_host/test_paygo_interop.py",
                     64, "MPY_HEAP"))
+    # whole-app runs (firmware/main.py or an App in a rig) share one heap: conftest's APP_HEAP
+    app = wrapper_heap_k(tree / "tools" / "heap_policy.py", "APP_HEAP")
+    if (mpy / "app_boot_rig.py").exists():
+        out.append(Case("app_boot_rig", "script", "tests_host/mpy/app_boot_rig.py", app))
+    for w in APP_WRAPPERS:
+        if (th / w).exists():
+            out.append(Case("main.py (%s)" % w, "pytest", "tests_host/" + w, app, "APP_HEAP",
+                            timeout=600))
     if "FIELD_HEAP" in (th / "test_field_pty.py").read_text() and shutil.which("socat"):
         out.append(Case("device + deploy (test_field_pty)", "pytest",
                         "tests_host/test_field_pty.py",

@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from brokers import Broker  # noqa: E402
+from heap_policy import APP_HEAP  # noqa: E402
 import headend  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
@@ -106,7 +107,7 @@ class Run:
                    "seen": set(), "tele": [], "readings": [], "state": None, "acks": {},
                    # the simulated world (sim_script) lives in the meter process too: a bulk
                    # meter's script of every household's changes needs room of its own
-                   "heap": m.get("heap") or os.environ.get("SIM_HEAP", "256k")}
+                   "heap": m.get("heap") or os.environ.get("SIM_HEAP", APP_HEAP)}
             self.meters[alias] = rec
             self.by_id[mid] = rec
 

@@ -178,6 +178,14 @@ class SimBoard:
         self.button = SimPin()
         self.led = SimPin()
 
+    def take_press(self):
+        # a sim press comes on the sim topic and reaches the driver's button() directly
+        # (app.py _sim); this board has no button of its own to latch
+        return False
+
+    def reset_cause(self):
+        return "power_on"            # a sim meter always starts cold (board.reset_cause)
+
     # time for coil pulses
     def ticks_ms(self):
         return self.phys.now_s() * 1000 + self._extra_ms

@@ -14,6 +14,10 @@ from micropython import const
 
 MAX_LINE = const(200)       # longer lines are cut: garbage on the wire never grows RAM
 MAX_URCS = const(8)
+# information lines kept per reply: the longest real one (+COPS=?, a few operators) is a
+# handful; a modem that streams lines until the deadline (ATD waits 30 s, ~345 KB at 115200
+# baud) must not grow RAM, so the rest is counted as junk
+MAX_LINES = const(16)
 FINAL = ("OK", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER")
 
 
@@ -135,11 +139,12 @@ class AtPort:
                 self._done = Reply("ERROR", self.lines, cme)
                 return
             p = self.prefix
-            if p and line.startswith(p + ":"):
-                self.lines.append(line)
-                return
-            if p == "" and line[0] != "+" and line not in ("RDY", "SMS Ready", "NORMAL POWER DOWN"):
-                self.lines.append(line)
+            if (p and line.startswith(p + ":")) or (
+                    p == "" and line[0] != "+" and line not in ("RDY", "SMS Ready", "NORMAL POWER DOWN")):
+                if len(self.lines) < MAX_LINES:
+                    self.lines.append(line)
+                else:
+                    self.junk += len(line)
                 return
         self._urc(line)
 

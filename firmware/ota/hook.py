@@ -88,7 +88,13 @@ class Ota:
         sys.modules.pop("ota.formats", None)        # ran once, before the records loaded
         self.trial = None                           # ota/trial.py, loaded only when needed
         if self.rec.get("st") in PROBATION or slots.pointer(self.store)["trial"]:
-            self._trial().on_boot(app.clock.now_s())
+            try:
+                self._trial().on_boot(app.clock.now_s())
+            except Exception as e:
+                # a full or failing flash (or a bug) while finishing a switch, commit or
+                # rollback must not keep the meter from starting: the pointer and the loader
+                # already chose a complete bundle, and the next boot finishes the job
+                sys.print_exception(e)
 
     def _trial(self):
         if self.trial is None:
@@ -99,7 +105,6 @@ class Ota:
     # ---- the context ota/update.py works in ------------------------------------------
     def save(self):
         self.store.save(RECORD, self.rec)
-        slots.step_done()
 
     def emit(self, status, now_s=None, **fields):
         a = self.app

@@ -6,29 +6,6 @@ import sys
 
 POINTER = "app_slot"       # loader.POINTER
 SLOTS = ("a", "b")
-_cut = [None, 0]           # test hook: [kill at this durable step, steps so far]
-
-
-def step_done():
-    """Called after each durable step of an update (a chunk written, a record or pointer
-    saved). The power-cut test on the unix port sets OTA_KILL_AT=N and this process is
-    killed with SIGKILL right after step N, with no chance to tidy up; OTA_KILL_AT=0 only
-    prints the count. A device has no os.getenv: never active there."""
-    c = _cut
-    if c[0] is None:
-        g = getattr(os, "getenv", None)
-        v = g("OTA_KILL_AT") if g else None
-        c[0] = int(v) if v else -1
-        c[1] = int(g("OTA_STEPS") or 0) if v else 0     # counted across in-process reboots
-    if c[0] < 0:
-        return
-    c[1] += 1
-    os.putenv("OTA_STEPS", str(c[1]))
-    if c[0] == 0:
-        print("ota: step %d" % c[1])
-    elif c[1] == c[0]:
-        print("ota: killed at step %d" % c[1])
-        os.system("kill -9 $PPID")
 
 
 def loader():
@@ -59,7 +36,6 @@ def pointer(store):
 
 def write(store, active, good, trial, u=None):
     store.save(POINTER, {"v": 1, "active": active, "good": good, "trial": bool(trial), "u": u})
-    step_done()
 
 
 def target(p):
@@ -94,7 +70,6 @@ def clear_trial(flash):
         os.remove(path(flash, "trial"))
     except OSError:
         pass
-    step_done()
 
 
 def crashes(flash):

@@ -34,6 +34,8 @@ class Trial:
         self.active = False         # this boot runs an update on probation
         self.loops = 0
         self.seq0 = 0
+        self.mono0 = 0
+        self.pre_s = 0
 
     def _app(self):
         return self.ota.app
@@ -84,6 +86,11 @@ class Trial:
         self.active = True
         self.loops = 0
         self.seq0 = a.prepay.cmd.get("last_seq", 0)
+        # the window runs on the monotonic clock within this boot (a `time` op or network
+        # time moving the wall clock neither ends it nor stretches it); only the reboot
+        # between the switch and this boot is taken from the wall clock, bounded
+        self.mono0 = a.clock.mono_s()
+        self.pre_s = min(max(now_s - r.get("t0", now_s), 0), r.get("hs", 600))
         if r.get("st") == "switch" or "tes" not in r:
             r["st"] = "fw_trial" if r.get("type") == "firmware" else "trial"
             r["tes"] = o.emit("trial", now_s, version=r.get("ver"))["seq"]
@@ -126,7 +133,7 @@ class Trial:
             return self.rollback(now_s, "crash")
         if self._round_trip() and self.loops >= r.get("loops", 1):
             return self.commit(now_s)
-        if now_s - r.get("t0", now_s) >= r.get("hs", 600):
+        if self.pre_s + a.clock.mono_s() - self.mono0 >= r.get("hs", 600):
             miss = []
             if not self._round_trip():
                 miss.append("round_trip")

@@ -1,4 +1,4 @@
-# heap: 256k
+# heap: app
 # The technician console (firmware/service.py) on the real app (docs/field-guide.md): every
 # part of a config validated before any is applied, no secret printed, minimal mode's exit
 # (clear crash_loop) open to the console, and an action that fails inside (a failed save

@@ -1,4 +1,4 @@
-# heap: 256k
+# heap: app
 # The whole app (firmware/app.py: store, prepay, driver, outbox, link down) under power cuts,
 # flash faults and bugs (docs/architecture.md "Boundaries", docs/protocol.md §6):
 #   - an event's seq is never numbered twice: not after a power cut before the prepay save,

@@ -1,4 +1,4 @@
-# heap: 320k
+# heap: app
 # Metering and safety never wait for the network (docs/porting.md "Network"): the real App
 # on the esp32_electricity board (fakes of machine and network, a BL0942 behind a latching
 # relay, a SIM7080G on UART1) runs on virtual time in which only the app's own waiting and

@@ -17,10 +17,10 @@ from hal import esp32   # noqa: E402
 BOARDS = HERE + "/../../boards/"
 KINDS = {"esp32_electricity": "electricity", "esp32_gas": "gas", "esp32_water": "water",
          "sim": "electricity"}
-CLOCK = ("now_s", "ticks_ms", "due_ms", "advance", "set_now", "ok")
-# mono_s: the ESP32 boards have it (hal/rtc_clock.py); the sim clock gains it with the
-# clock-hardening change (boards/sim/simclock.py), then "sim" leaves this tuple
-MONO_PENDING = ("sim",)
+CLOCK = ("now_s", "mono_s", "ticks_ms", "due_ms", "advance", "set_now", "ok")
+# what every Board object carries besides its kind's parts: the local button is read once a
+# tick through take_press() by every driver (docs/porting.md)
+BOARD = ("clock", "ticks_ms", "sleep_ms", "button", "take_press", "led", "reset_cause")
 NET = ("service", "info", "take_time", "close", "up", "KIND", "ALWAYS_UP")
 
 
@@ -64,12 +64,15 @@ def test_module_functions_and_clock():
         for f in ("make", "clock", "network", "reset_cause"):
             mptest.true(callable(g.get(f)), "%s lacks %s()" % (name, f))
         c = g["clock"](conf(name), 1800000000)
-        for m in CLOCK + (() if name in MONO_PENDING else ("mono_s",)):
+        for m in CLOCK:
             mptest.true(hasattr(c, m), "%s clock lacks %s" % (name, m))
         mptest.true(c.now_s() >= 1800000000, "%s: the clock is floored" % name)
         mptest.true(isinstance(g["reset_cause"](), str))
         b = g["make"](KINDS[name], {}, c)
         mptest.true(b.clock is c or hasattr(b, "clock"), name)
+        for m in BOARD:
+            mptest.true(hasattr(b, m), "%s board lacks %s" % (name, m))
+        mptest.eq(b.take_press(), False, "%s: no press before the button is pressed" % name)
 
 
 def test_network_objects():

@@ -89,6 +89,8 @@ def make_app(now=1_800_000_000, pin=True):
     a.driver = field_rig.FakeDriver(order, "electricity")
     a.board = Board()
     a.cfg = {}
+    import service_lock
+    service_lock._live.clear()       # a new app is a new boot: RAM state gone
     service.attach(a)
     service.logout()
     OUT.clear()

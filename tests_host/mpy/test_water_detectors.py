@@ -121,16 +121,34 @@ def test_burst_run_and_sticky():
 def test_magnet_start_duration_count_latched():
     m = Magnetic()
     mptest.eq(m.sample(0, T0), None)
-    x = m.sample(1, T0 + 10)
+    x = m.sample(1, T0 + 10, 10)
     mptest.eq(x[0], "raise")
-    mptest.eq(m.sample(1, T0 + 20), None)
+    mptest.eq(m.sample(1, T0 + 20, 10), None)
     mptest.true(not m.can_clear(), "no clear while the field is there")
-    x = m.sample(0, T0 + 130)
+    x = m.sample(0, T0 + 130, 110)
     mptest.eq(x, ("end", {"start": T0 + 10, "duration_s": 120, "count": 1}))
     mptest.true(m.latched and m.can_clear())
     m.clear()
-    mptest.eq(m.sample(1, T0 + 200)[1]["count"], 2)
+    mptest.eq(m.sample(1, T0 + 200, 70)[1]["count"], 2)
     mptest.eq(Magnetic(m.to_dict()).to_dict(), m.to_dict())
+
+
+def test_magnet_duration_is_monotonic_whatever_the_wall_clock_does():
+    # 120 monotonic seconds of field; the wall clock jumps a day forward, then back
+    for wall in ((T0, T0 + 86400, T0 + 86400 - 50000), (T0, T0 - 3000, T0 + 10 ** 6)):
+        m = Magnetic()
+        m.sample(1, wall[0], 5)
+        mptest.eq(m.sample(1, wall[1], 60), None)
+        m = Magnetic(m.to_dict())            # a deep-sleep wake in between (RTC memory)
+        x = m.sample(0, wall[2], 60)
+        mptest.eq(x[1]["duration_s"], 120, wall)
+        mptest.eq(m.total_s, 120)
+    # an interval of unknown length (the first after a power-on) counts nothing
+    m = Magnetic()
+    m.sample(1, T0, 0)
+    mptest.eq(m.sample(0, T0 + 10 ** 5, 0)[1]["duration_s"], 0)
+    # an older record without the run counter loads as 0 s so far
+    mptest.eq(Magnetic({"p": True, "s": T0, "n": 1, "l": True}).run_s, 0)
 
 
 class _RTC:

@@ -1,7 +1,7 @@
 # Electricity meter driver: BL0942 metering IC, latching relay, malicious-load
 # identification and electrical protection, on the shared prepay core.
 # Board attributes used (docs/electricity.md): meter_uart, meter_poll_ms, relay_set,
-# relay_reset, sleep_ms, clock (and sim() on the sim board).
+# relay_reset, sleep_ms, clock, take_press (and sim() on the sim board).
 # The protection timers (reclose, the 24 h lockout window, the relay's retries, the credit
 # cut-off deferral, the energy plausibility interval) run on clock.mono_s(), never on the
 # wall clock (docs/architecture.md, "Clock contract"); the trip and band counts count ticks.
@@ -95,6 +95,9 @@ class Driver:
             self._missing_s += 1
             if self._missing_s == IC_MISSING_S:
                 self.p.alarm("metering_fault", now_s, counters=self.ic.counters())
+        take = getattr(self.b, "take_press", None)     # the local button, latched by its IRQ
+        if take is not None and take():
+            self.button(now_s)
         self._drive(now_s)
         if self.dirty or self.relay.dirty:
             self.persist()
@@ -183,7 +186,7 @@ class Driver:
             self.dirty = True
             self._clear("malicious_load", now_s)
         state = self.p.supply.state
-        want = state == "on"
+        want = state == "on" and not self._fault_opens()
         cur = self.last.current_ma if self.last else 0
         if not want and self.relay.closed and state == "off_credit" and \
                 cur > self.rcfg["credit_wait_ma"]:
@@ -272,6 +275,18 @@ class Driver:
         if alarm in ("over_voltage", "under_voltage"):
             return self.volt.fault != alarm  # clears itself once the voltage is back
         return False
+
+    def _fault_opens(self):
+        return self.rcfg["tick_fault"] == "open" and "tick_fault" in self.p.alarms
+
+    def fault_drive(self, now_s):
+        """Every tick that faults (app_safety.tick_fault), when this driver's own _drive may
+        not have run: the relay follows what needs no metering. It opens when the supply is
+        not "on" (credit gone, remote off, a safety latch) or relay.tick_fault is "open";
+        otherwise it holds: a metering fault alone never cuts a resident's supply."""
+        if self.relay.closed is not False and (self.p.supply.state != "on" or self._fault_opens()):
+            self.relay.drive(False)
+            self.persist()
 
     def safe_stop(self, now_s):
         # the latching relay holds its position unpowered: a restart must not cut the

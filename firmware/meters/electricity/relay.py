@@ -15,6 +15,7 @@ DEFAULTS = {
     "fault_alarm": "relay_fault",   # or "bypass" where the installer knows it is wired so
     "credit_wait_ma": 32000,  # a credit cut-off waits while the current is above this...
     "credit_wait_max_s": 30,  # ...for at most this long (spares the contacts); safety never waits
+    "tick_fault": "hold",     # a faulting tick holds a closed relay, or "open"s it (docs/electricity.md)
 }
 _RANGES = {
     "pulse_ms": (10, 500), "fault_ma": (20, 5000), "fault_confirm_s": (1, 60),
@@ -31,6 +32,9 @@ def validate(patch):
         if k == "fault_alarm":
             if v not in ("relay_fault", "bypass"):
                 raise ValueError("relay: fault_alarm must be relay_fault or bypass")
+        elif k == "tick_fault":
+            if v not in ("hold", "open"):
+                raise ValueError("relay: tick_fault must be hold or open")
         elif k in _RANGES:
             lo, hi = _RANGES[k]
             int_in(v, "relay." + k, lo, hi)

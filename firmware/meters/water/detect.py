@@ -46,8 +46,8 @@ class Detect:
             elif x == "clear":
                 self._clear("dry", now_s)
 
-    def _magnet(self, now_s):
-        x = self.mag.sample(self.b.magnet.value(), now_s)
+    def _magnet(self, now_s, mdt):
+        x = self.mag.sample(self.b.magnet.value(), now_s, mdt)
         if x is None:
             return
         if x[0] == "raise":

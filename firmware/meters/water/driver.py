@@ -103,6 +103,9 @@ class Driver(Detect):
     def tick(self, now_s):
         self.now_s = now_s
         self.wake_now = False
+        take = getattr(self.b, "take_press", None)     # the local button (IRQ or ext0 wake)
+        if take is not None and take():
+            self.button(now_s)
         cfg = self.cfg
         m = self.m
         f, r = self.b.pulses_fwd.value(), self.b.pulses_rev.value()
@@ -132,7 +135,7 @@ class Driver(Detect):
                 self.flow_mlph = dvol_ml * 3600 // mdt
                 self._detectors(mdt, dvol_ml, ddrev)
             dm[0], dm[1], dm[2] = f, r, now_s
-        self._magnet(now_s)
+        self._magnet(now_s, mdt)
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)

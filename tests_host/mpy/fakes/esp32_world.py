@@ -9,6 +9,8 @@
 #   "flow":    {"unit", "rate_hz", "after_open_ms"}  pulses while the valve is open
 #   "trace":   "file", "trace_pins": [...]      every write to those GPIOs, "ms gpio level"
 #   "pull_ups": [35]                            external pull-ups (GPIO34-39 have none inside)
+#   "button":  {"gpio", "file"}                 a push button to GND: the test creates `file`
+#                                               and the button is pressed (held 100 ms), once
 # Nothing here is firmware: it stands for the hardware, like boards/sim does for the sim board.
 import time
 import machine
@@ -150,6 +152,32 @@ class Flow:
             self.acc %= 1000
 
 
+class Button:
+    """A push button to GND, pressed from outside the process: the test creates the file,
+    the world presses (the falling edge fires the pin's IRQ), holds it 100 ms, releases,
+    and removes the file. Polled whenever the firmware samples the hardware."""
+
+    def __init__(self, d):
+        self.gpio = d["gpio"]
+        self.file = d.get("file", "press")
+        self.down_at = None
+
+    def poll(self):
+        import os
+        now = _now()
+        if self.down_at is None:
+            try:
+                os.stat(self.file)
+            except OSError:
+                return
+            self.down_at = now
+            machine.drive(self.gpio, 0)
+        elif time.ticks_diff(now, self.down_at) >= 100:
+            machine.drive(self.gpio, None)
+            self.down_at = None
+            os.remove(self.file)
+
+
 class World:
     def __init__(self, d):
         self.d = d
@@ -177,6 +205,8 @@ class World:
         self.valve = Valve(d["valve"]) if d.get("valve") else None
         if d.get("flow") and self.valve:
             Flow(d["flow"], self.valve)
+        if d.get("button"):
+            machine.every(Button(d["button"]).poll)
         tr = d.get("trace")
         if tr:
             self.trace = open(tr, "a")

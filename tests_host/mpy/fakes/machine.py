@@ -31,7 +31,7 @@ def reset_world(cause=PWRON_RESET):
     _world.update({"cause": cause, "pins": {}, "wdt": None, "timers": [], "resets": 0,
                    "deepsleep_ms": None, "uarts": {}, "adcs": {}, "counters": {},
                    "rtc_mem": mem, "rtc_offset_s": 0, "rtc_sets": [], "peers": {},
-                   "watch": {}, "sense": {}})
+                   "watch": {}, "sense": {}, "every": []})
 
 
 def attach(uart_id, peer):
@@ -51,6 +51,24 @@ def sense(key, fn):
     """Test side: fn() runs before the firmware reads input GPIO `key` (an int) or counter
     ("pcnt", unit): a simulated world brings the pin or the count up to date by time."""
     _world["sense"][key] = fn
+
+
+def every(fn):
+    """Test side: fn() runs whenever the firmware samples the hardware (a pin, an ADC, a
+    counter or a UART read): a world event not tied to one input (a button press whose
+    edge fires an IRQ) happens then."""
+    _world["every"].append(fn)
+
+
+def _tick_world():
+    fs = _world["every"]
+    if fs and not _world.get("in_every"):
+        _world["in_every"] = True      # a hook that reads a pin must not re-enter itself
+        try:
+            for fn in fs:
+                fn()
+        finally:
+            _world["in_every"] = False
 
 
 reset_world()
@@ -91,6 +109,7 @@ class Pin:
     def value(self, v=None):
         s = self.s
         if v is None:
+            _tick_world()
             f = _world["sense"].get(self.id)
             if f is not None:
                 f()
@@ -230,6 +249,7 @@ class ADC:
         _world["adcs"][pin.id if hasattr(pin, "id") else pin] = self
 
     def _sense(self):
+        _tick_world()
         f = _world["sense"].get(("adc", self.pin.id if hasattr(self.pin, "id") else self.pin))
         if f is not None:
             f()
@@ -255,6 +275,7 @@ class Counter:
         _world["counters"][id] = self
 
     def value(self, v=None):
+        _tick_world()
         f = _world["sense"].get(("pcnt", self.id))
         if f is not None:
             f()

@@ -45,6 +45,7 @@ class UART:
         self.trigger = trigger if handler else 0
 
     def _poll(self):
+        machine._tick_world()
         if self.peer is not None:
             self.peer.poll(self)
 

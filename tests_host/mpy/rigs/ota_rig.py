@@ -104,6 +104,9 @@ class Clock:
     def now_s(self):
         return self.t
 
+    def mono_s(self):
+        return self.t           # the rig's time only moves forward: wall and monotonic agree
+
     def ticks_ms(self):
         return self.ms
 

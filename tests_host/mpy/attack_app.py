@@ -1,0 +1,196 @@
+# heap: app
+# Attack findings on the whole app (firmware/app.py with the sim board, a flash directory and
+# the link down; tests_host/test_attack_findings.py runs one test per finding). A "power cut"
+# drops the App without its shutdown and builds a new one from the same flash directory, as
+# kill -9 and a restart do. The sim board's `sim_start` is an RTC that restarts at that
+# instant at every power-up (an ESP32 without a backup cell: the RTC is lost with the power),
+# floored by the app's persisted clock record, exactly as hal/rtc_clock.py floors it.
+#   micropython attack_app.py <test name>
+import json
+import os
+
+import mptest
+import app as appmod
+from core import frame
+
+FLASH = "attack"
+KEY = "ab" * 32
+START_S = 1800000000
+DAY_S = 86400
+
+
+def fresh(kind="electricity", wipe=True, **extra):
+    import gc
+    appmod.APP = None
+    gc.collect()
+    try:
+        os.mkdir(FLASH)
+    except OSError:
+        pass
+    if wipe:
+        for n in os.listdir(FLASH):
+            if n != "app":
+                os.remove(FLASH + "/" + n)
+    conf = {"id": "at-1", "kind": kind, "key": KEY, "broker": "mqtt://127.0.0.1:9",
+            "board": "sim", "sim_speed": 1000000, "sim_start": START_S, "backoff_max_s": 1}
+    conf.update(extra)
+    with open(FLASH + "/config.json", "w") as f:
+        json.dump(conf, f)
+    return appmod.App(FLASH)
+
+
+def ticks(a, n):
+    for _ in range(n):
+        a.clock.advance(a.next_tick_s)
+        a.tick()
+
+
+def command(a, seq, op, args):
+    body = json.dumps({"id": "c%d" % seq, "meter": "at-1", "seq": seq, "op": op,
+                       "args": args}).encode()
+    acks = []
+    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
+    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex(KEY), body), False)
+    return acks[-1] if acks else None
+
+
+def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():
+    # debt recovery: half of each recharge, at most 100 a day (docs/tariffs-and-credit.md)
+    cfg = {"debt_minor": 5000, "debt_pct": 50, "debt_cap_minor": 100, "debt_cap_period": "day"}
+    a = fresh(config=cfg)
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    # three days of running, saved all along (a prepay save is forced by each recharge)
+    a.clock.advance(START_S + 3 * DAY_S)
+    ticks(a, 2)
+    ack = command(a, 2, "recharge", {"txn": "r-1", "amount": 1000})
+    mptest.eq(ack["code"], "ok")
+    debt0 = a.prepay.cr["debt"]
+    mptest.eq(debt0, 4900, "the cap took 100 today")
+    before_s = a.clock.now_s()
+    # the power goes (no shutdown), comes back: the RTC restarts at START_S
+    a = fresh(config=cfg, wipe=False)
+    after_s = a.clock.now_s()
+    ack = command(a, 3, "recharge", {"txn": "r-2", "amount": 1000})
+    mptest.eq(ack["code"], "ok")
+    mptest.true(after_s >= before_s and a.prepay.cr["debt"] == debt0,
+                "wall clock back by %d s after a power cut (clock floor record %r); debt "
+                "%d -> %d: the day's spent cap of 100 reopened"
+                % (before_s - after_s, a.store.load("clock"), debt0, a.prepay.cr["debt"]))
+
+
+def _fail_all_writes():
+    import builtins
+    import core.store
+    import link.outbox
+    real = builtins.open
+
+    def fake(path, mode="r", *args):
+        if "w" in mode or "a" in mode:
+            raise OSError(28)
+        return real(path, mode, *args)
+    core.store.open = fake
+    link.outbox.open = fake
+
+    def heal():
+        del core.store.open
+        del link.outbox.open
+    return heal
+
+
+def _ota_conf():
+    import ota_testkey
+    return {"pub": ota_testkey.N_HEX}
+
+
+def test_probation_rollback_on_a_full_flash_still_boots():
+    # an update on probation crashed; the next boot runs the good bundle, whose Ota.on_boot
+    # writes the rollback; the flash is full (or worn): every write fails with ENOSPC.
+    # Without OTA a full flash is contained (storage_fault, metering goes on from RAM,
+    # docs/architecture.md "Boundaries"); the meter must still start.
+    a = fresh(ota=_ota_conf())
+    mptest.eq(command(a, 1, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    ticks(a, 2)
+    from ota import slots
+    slots.write(a.store, "b", "base", True, "u-1")      # switched to b, on probation
+    a.store.save("ota", {"v": 1, "u": "u-1", "st": "trial", "ver": "1.1.0", "t0": START_S,
+                         "hs": 600, "loops": 3, "slot": "b", "tes": 5})
+    heal = _fail_all_writes()
+    try:
+        try:
+            b = fresh(ota=_ota_conf(), wipe=False)      # the loader ran "base": rollback
+            err = None
+        except Exception as e:
+            err = e
+            b = None
+        mptest.true(err is None, "the app did not start: %r" % (err,))
+        ticks(b, 3)
+        mptest.eq(command(b, 2, "recharge", {"txn": "r-2", "amount": 100})["code"], "storage")
+    finally:
+        heal()
+
+
+def test_newer_prepay_record_stops_the_start_without_ota_config_too():
+    # docs/ota.md §6: a record newer than the bundle reads stops the start with a clear
+    # error instead of being rebuilt (for prepay, that would lose money). A bundle put back
+    # by cable (`make deploy`) on a meter whose config.json has no "ota" object
+    a = fresh()
+    mptest.eq(command(a, 1, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    ticks(a, 2)
+    d = a.prepay.to_dict()
+    bal = a.prepay.led.balance_minor
+    d["v"] = d.get("v", 1) + 1              # what a later bundle's format change writes
+    a.store.save("prepay", d)
+    try:
+        b = fresh(wipe=False)
+    except ValueError as e:
+        b = None
+        print("refused:", e)
+    mptest.true(b is None or b.prepay.led.balance_minor == bal,
+                "record rebuilt: balance %d -> %d (%s)"
+                % (bal, b.prepay.led.balance_minor if b else 0, b and b.prepay.recovered))
+
+
+def test_time_op_during_probation_does_not_end_the_health_window():
+    # a bundle on probation has health_s (600 s here) to make its round trip; the head-end
+    # corrects the meter clock by +1 day (the `time` op allows that once synced): that is no
+    # time the bundle had, and must not roll a healthy update back
+    import loader
+    from ota import slots
+    a = fresh(ota=_ota_conf())
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    slots.mkdirs(slots.path(a.flash, "b"))
+    slots.write(a.store, "b", "base", True, "u-1")      # switched to b
+    a.store.save("ota", {"v": 1, "u": "u-1", "st": "switch", "ver": "1.1.0",
+                         "t0": a.clock.now_s(), "hs": 600, "loops": 3, "slot": "b"})
+    loader.SLOT, loader.ROOT = "b", FLASH                # this boot runs b, on probation
+    try:
+        b = fresh(ota=_ota_conf(), wipe=False)
+        mptest.true(b.ota.trial is not None and b.ota.trial.active, "on probation")
+        ack = command(b, 2, "time", {"now": b.clock.now_s() + DAY_S})
+        mptest.eq(ack["code"], "ok")
+        b.step()                                          # one loop pass, seconds later
+        mptest.true(b.ota.trial.active, "rolled back %d s after the switch: %r"
+                    % (b.clock.mono_s(), b.ota.rec.get("why")))
+    finally:
+        loader.SLOT = loader.ROOT = None
+
+
+def test_keypad_lockout_is_not_shortened_by_a_clock_step():
+    # wrong codes lock the keypad (1 min doubling to 512 min, docs/offline-topup.md): an
+    # anti-guessing timer. A forward step of the wall clock (NTP's 900 s on a synced meter,
+    # or any step while unsynced after a power cut) is no time the guesser waited
+    a = fresh(paygo={"key": "a29ab82edc5fbbc41ec9530f6dac86b1"})
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    res = None
+    for i in range(4):                      # 2 free, then 60 s, then 120 s
+        res = a.token("%09d" % (123456789 + 7919 * i), a.clock.now_s())
+    left = a.token_entry.locked_s(a.clock.now_s())
+    mptest.true(left >= 60, "locked %d s after %r" % (left, res))
+    mptest.eq(command(a, 2, "time", {"now": a.clock.now_s() + 900})["code"], "ok")
+    res = a.token("%09d" % 987654321, a.clock.now_s())
+    mptest.eq(res["result"], "locked", "a 900 s clock step ended a %d s lockout" % left)
+
+
+mptest.main(globals())
