@@ -5,6 +5,7 @@
 # checks are app_config.py.
 import gc
 import time
+from core.clock_floor import ClockFloor
 from core.store import Store
 from core.prepay import Prepay
 from core.eventlog import EventLog
@@ -46,16 +47,19 @@ class App(AppLink):
         self.store = Store(flash)
         import board
         self.board_mod = board
-        floor = (self.store.load("clock") or {}).get("t", 0)
-        self.clock = board.clock(conf, floor)
+        # records in this bundle's formats first, at every start, OTA or not (docs/ota.md
+        # §6): a record newer than this bundle reads (a bundle put back by an OTA rollback
+        # or by cable) stops the start with ValueError instead of being rebuilt over
+        from ota.formats import migrate
+        migrate(self.store)
+        self.clock_floor = ClockFloor(self.store)
+        self.clock = board.clock(conf, self.clock_floor.floor_s)
+        self.clock_floor.attach(self.clock)
         now = self.clock.now_s()
         cfg = dict(conf.get("config") or {})
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
         if conf.get("paygo") or cfg.get("paygo"):     # "paygo" at the top of config.json (docs/offline-topup.md)
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
-        if "ota" in conf:
-            from ota.formats import migrate
-            migrate(self.store)      # records in this bundle's formats first (docs/ota.md)
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
         # the outbox first: its highest seq is the floor of the next event seq, so an event
@@ -72,7 +76,8 @@ class App(AppLink):
         self.token_entry = None
         if cfg.get("paygo"):
             from paygo.entry import TokenEntry, LOCK_ALARM   # ValueError on a bad paygo config: exit 2
-            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None))
+            self.token_entry = TokenEntry(self.prepay, cfg, led=getattr(self.board, "led", None),
+                                          mono_s=self.clock.mono_s)
             self.commands.alarm_owners[LOCK_ALARM] = self.token_entry   # the remote clear
         root = conf.get("root", "meters")
         self.topic = root + "/" + self.id + "/"
@@ -94,15 +99,17 @@ class App(AppLink):
         self.inflight = None            # (pid, event seq) of the outbox head in flight
         self.last_state = None
         self.next_tick_s = now
-        self.next_tele_s = now
+        self.next_tele_m = self.clock.mono_s()     # telemetry: monotonic too
         self.stop_code = None
         self.tick_ok = 0                # good ticks in a row (tick_fault clears after some)
         self.tick_faults = 0
         self.busy = False               # the loop is changing the ledger (see step)
+        self.net_up = False             # the interface carried IP at the last pass
         self.stopped = False
         self.shutdown_failed = []
         self.guard = app_safety.guard()   # None on the unix port: boot.py never ran
         self.minimal = app_safety.mode() == "minimal"
+        self.commands.held = self.minimal   # crash loop: no driver action may move an actuator
         if self.minimal and not self.always_online:
             link.want = True             # water: stay online to report the crash loop
         self.ota = None
@@ -114,6 +121,24 @@ class App(AppLink):
     @property
     def entry(self):
         return self.token_entry          # the name service.py looks for
+
+    # The tick is due on the monotonic clock (docs/architecture.md, "Clock contract"): a
+    # `time` op that sets the wall clock back holds now_s still, and must not hold the
+    # metering and safety ticks with it. next_tick_s reads and sets that instant in wall
+    # seconds (what due_ms and advance take): now_s plus the monotonic seconds left.
+    @property
+    def next_tick_s(self):
+        c = self.clock
+        try:
+            return c.now_s() + max(0, self.tick_due_m - c.mono_s())
+        except Exception:                # a failing clock (shutdown's fallback)
+            return self._tick_wall
+
+    @next_tick_s.setter
+    def next_tick_s(self, t_s):
+        c = self.clock
+        self._tick_wall = t_s
+        self.tick_due_m = c.mono_s() + t_s - c.now_s()
 
     def token(self, digits, now):
         """A keypad entry (the sim topic and the console come here).
@@ -154,6 +179,10 @@ class App(AppLink):
                 self.eventlog.maybe_save(now)
             except OSError:
                 pass                     # kept dirty, retried; Store.failing names it
+            try:
+                self.clock_floor.maybe_save(now)   # what a power cut sets the clock back to
+            except OSError:
+                pass                     # kept dirty, retried at the next tick
             app_safety.storage_watch(self, now)
         except Exception as e:
             app_safety.tick_fault(self, "shell", e, now)
@@ -162,11 +191,16 @@ class App(AppLink):
         except Exception as e:
             self.next_tick_s = now + 1
             app_safety.tick_fault(self, "period", e, now)
-        if now >= self.next_tele_s:
-            self.next_tele_s = now + self.commands.setting("report_s", REPORT_S)
-            if self.link.up():
-                self._telemetry(now)
-        self.publish_state(now)
+        try:
+            mono = self.clock.mono_s()
+            if mono >= self.next_tele_m:
+                self.next_tele_m = mono + REPORT_S    # a bad setting: the default, not a crash
+                self.next_tele_m = mono + self.commands.setting("report_s", REPORT_S)
+                if self.link.up():
+                    self._telemetry(now)
+            self.publish_state(now)
+        except Exception as e:
+            app_safety.tick_fault(self, "shell", e, now)
 
     def step(self):
         """One loop pass: tick when due, service the link, then wait a little or step the clock.
@@ -183,7 +217,8 @@ class App(AppLink):
         if not self.always_online and not self.minimal:
             self._session()
         self.busy = True
-        if app_net.service(self):       # the interface first: no link without it
+        self.net_up = app_net.service(self)
+        if self.net_up:                 # the interface first: no link without it
             self.link.service()
         self.busy = False
         self._pump()
@@ -202,9 +237,12 @@ class App(AppLink):
 
     def _idle_ms(self, d):
         """How long the loop may sleep: until the next tick, a packet (idle() returns at
-        once) or the link's next timed job; at BUSY_MS steps while a water session or the
-        keypad LED needs the loop; never longer than WDT_FEED_MS while a watchdog runs."""
-        t = self.link.due_ms()
+        once), the link's next timed job or the interface's next poll; at BUSY_MS steps
+        while a water session or the keypad LED needs the loop; never longer than
+        WDT_FEED_MS while a watchdog runs."""
+        # the link's timers only while the interface is up: the link is serviced only then,
+        # so a connect it wants "now" stays due and would spin the loop
+        t = self.link.due_ms() if self.net_up else app_net.due_ms(self)
         if t is not None and t < d:
             d = t
         te = self.token_entry

@@ -63,7 +63,7 @@ class AppLink:
             self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
             if ack["ok"]:                 # act on it now (a water meter's valve), not at the
                 self.next_tick_s = min(self.next_tick_s, now + 1)    # next timer wake
-            if self.commands.reboot_requested:
+            if self.commands.reboot_requested or self._clock_stepped(now):
                 self.stop_code = REBOOT
         elif t == self.topic + "sim":
             try:
@@ -77,6 +77,18 @@ class AppLink:
         except Exception as e:
             app_safety.tick_fault(self, "shell", e, now)
 
+    def _clock_stepped(self, now):
+        """After a command: keep a step of the clock (the signed `time` op) in the clock
+        record at once. -> True when it rewound the wall clock (a signed step back past an
+        unauthenticated time, docs/protocol.md op time): the meter restarts once the ack is
+        out, so no part keeps a schedule in the wall time it had."""
+        after = self.clock.now_s()
+        try:
+            self.clock_floor.maybe_save(after)
+        except OSError:
+            pass                         # retried at the next tick
+        return after < now
+
     def _sim(self, msg, now):
         if not isinstance(msg, dict):
             raise ValueError("sim message must be an object")
@@ -86,6 +98,8 @@ class AppLink:
         # validate every field before acting on any (a bad field must not press the button)
         if b is not None and b != "press":
             raise ValueError("button must be \"press\"")
+        if b is not None and self.minimal:
+            raise ValueError("minimal mode: the button is held")   # no driver code runs
         if k is not None:
             if not isinstance(k, str) or not k or [c for c in k if c not in "0123456789*#"]:
                 raise ValueError("keypad must be a string of digits")

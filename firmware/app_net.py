@@ -9,6 +9,8 @@
 from net import timesync
 
 FAULT_EVENT_MS = 3600000        # an interface driver fault is reported at most hourly
+NET_POLL_MS = 20                # while an interface is being brought up: Wi-Fi status and AT
+                                # replies are polled, nothing wakes the loop for them
 _last_fault = [None, None]      # (ticks of the last net_fault event, its text)
 _last_state = [None]
 
@@ -46,12 +48,25 @@ def service(app):
     return True
 
 
+def due_ms(app):
+    """-> ms until the interface wants servicing while it is down: NET_POLL_MS while the link
+    wants it up, None (sleep until the next tick) while nothing does."""
+    link = app.link
+    return NET_POLL_MS if link.want or link.state != 0 else None
+
+
 def _time(app, offer):
     t, source = offer
     applied, d = timesync.offer(app.clock, t, source)
     now = app.clock.now_s()
     if applied:
         app.prepay.emit("time_sync", now, source=source, step_s=d)
+        cf = getattr(app, "clock_floor", None)
+        try:                        # at once: a step back held still survives a reset
+            if cf is not None:
+                cf.maybe_save(now, force=True)
+        except OSError:
+            pass                    # retried at the next tick
     elif not isinstance(d, int):
         app.prepay.emit("time_rejected", now, source=source, reason=d[:60])
 

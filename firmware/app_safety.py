@@ -147,7 +147,7 @@ def shutdown(app, interrupted=False):
             app.eventlog.maybe_save(now[0], force=True)
 
     def clock_floor():
-        app.store.save("clock", {"t": now[0]})
+        app.clock_floor.maybe_save(now[0], force=True)
 
     def offline():
         if app.link.up():

@@ -147,6 +147,8 @@ def selftest(exercise=False):
         _need("selftest")
 
         def act(done):
+            if getattr(a, "minimal", False):        # crash loop: actuators held safe
+                raise ValueError("minimal mode: the actuator test is held")
             res = None
             for op in ("selftest", "selfcheck"):
                 res = a.driver.op(op, {}, now)
@@ -155,7 +157,7 @@ def selftest(exercise=False):
             _audit("selftest", now, result=res)
             return res
         import service_admin
-        res = service_admin.atomic(act)
+        res = service_admin.atomic(a, act)
         _line("  actuator test: %s" % (res if res is not None else "not offered by driver"))
         ok = ok and res in ("ok", None)
     _line("selftest: %s" % ("ok" if ok else "FAULT"))
@@ -170,7 +172,7 @@ def token(digits):
         from paygo.entry import TokenEntry
         te = getattr(a, "entry", None) or TokenEntry(a.prepay, getattr(a, "cfg", {}) or {})
         import service_admin
-        res = service_admin.atomic(lambda done: te.enter(digits, _now()))
+        res = service_admin.atomic(a, lambda done: te.enter(digits, _now()))
     _kv(res)
     return res["result"]
 
@@ -184,11 +186,23 @@ def login(secret):
     """PIN (digits) or service code; a bad one counts toward the lockout (ValueError)."""
     global _session
     import service_auth
+    import service_admin
     now = _now()
     c = getattr(_a(), "clock", None)
     mono = c.mono_s() if c is not None and hasattr(c, "mono_s") else None
-    _session = service_auth.login(secret, now, _root(), _audit, mono)
-    _audit("login", now)
+
+    def act(done):
+        global _session
+        s = service_auth.login(secret, now, _root(), _audit, mono)   # a bad one: audited, ValueError
+        _session = s                     # the audit names who logged in
+        try:
+            _audit("login", now)
+        except BaseException:
+            _session = None
+            raise
+        return s
+    # a flash that cannot be written: ValueError("storage: ..."), no session, ledger as it was
+    service_admin.atomic(_a(), act, refusal_saved=True)
     _line("logged in as %s until %d" % _session)
     return True
 
@@ -246,7 +260,9 @@ def resume():
     Open to all: returning a meter to service is always safe. Also starts a firmware that
     never ran (safe mode, or no config at the last start)."""
     try:
-        _audit("resume", _now())
+        now = _now()
+        import service_admin                 # a failed audit: ValueError("storage: ..."), no restart
+        service_admin.atomic(_a(), lambda done: _audit("resume", now))
         flash = _root()
     except RuntimeError:                     # no running app: nothing to audit yet
         flash = "."

@@ -6,17 +6,24 @@
 import service
 
 
-def atomic(p, act):
-    """Run a console action so that nothing escapes half done: any failure inside (a
-    failed save included) puts the ledger back as it was (and the driver part, through
-    its undo) and answers a specific ValueError ("storage: ..." or "internal: ...")."""
+def atomic(a, act, refusal_saved=False):
+    """Run a console action of the running app `a` so that nothing escapes half done: any
+    failure inside (a failed save included) puts the ledger back as it was (and the driver
+    part, through its undo) and answers a specific ValueError ("storage: ..." or
+    "internal: ...").
+    refusal_saved: a ValueError is a refusal already audited on flash (login), kept as is."""
+    p = a.prepay
     snap = p.snapshot() if hasattr(p, "snapshot") else None
     done = []
     try:
-        return act(done)
+        r = act(done)
+        _act_now(a)
+        return r
     except service.Denied:
         raise
     except Exception as e:
+        if refusal_saved and isinstance(e, ValueError):
+            raise
         for u in done:
             try:
                 u()
@@ -29,6 +36,14 @@ def atomic(p, act):
         why = ("%s: %s" % (type(e).__name__, e))[:60]
         raise ValueError(("storage: nothing changed (%s)" if isinstance(e, OSError)
                           else "internal: nothing changed (%s)") % why)
+
+
+def _act_now(a):
+    # the loop acts on a console change at its next pass, as after a remote command (a water
+    # valve follows a supply change at once, docs/water.md), not at the next timer wake
+    c = getattr(a, "clock", None)
+    if getattr(a, "next_tick_s", None) is not None and c is not None:
+        a.next_tick_s = min(a.next_tick_s, c.now_s() + 1)
 
 
 def redacted(cfg):
@@ -51,13 +66,16 @@ def calibrate(a, now, audit, k):
             raise ValueError("this meter has no metering IC to calibrate")
         audit("calibrate", now, keys=sorted(k), result=res)
         return res
-    return atomic(a.prepay, act)
+    return atomic(a, act)
 
 
 def config(a, now, audit, patch):
+    from core.command_ops import APP_KEYS, check_app
     keys = getattr(a.driver, "CONFIG_KEYS", ())
     mine = dict((k, v) for k, v in patch.items() if k in keys)
-    core = dict((k, v) for k, v in patch.items() if k not in keys)
+    app = dict((k, v) for k, v in patch.items() if k in APP_KEYS)    # the shell's (report_s)
+    core = dict((k, v) for k, v in patch.items() if k not in keys and k not in APP_KEYS)
+    check_app(app)
     check = getattr(a.driver, "check_config", None)
     if mine and check is not None:
         check(mine, now)                     # every part validated before any is applied
@@ -65,12 +83,16 @@ def config(a, now, audit, patch):
     def act(done):
         if core:
             a.prepay.configure(core, now)    # validates all its keys, then applies
+        if app:
+            merged = dict(a.prepay.cmd.get("app", {}))
+            merged.update(app)
+            a.prepay.cmd["app"] = merged     # saved with the audit, as the config op does
         if mine and hasattr(a.driver, "configure"):
             undo = a.driver.configure(mine, now)   # writes its record first
             if undo is not None:
                 done.append(undo)
         audit("config", now, keys=sorted(patch))
-    atomic(a.prepay, act)
+    atomic(a, act)
 
 
 def clear(a, now, audit, alarm):
@@ -85,12 +107,15 @@ def clear(a, now, audit, alarm):
         if alarm == "crash_loop":            # minimal mode's exit (docs/field-guide.md)
             from hal import guard
             guard.clear_crash_loop()
-    atomic(a.prepay, act)
+    atomic(a, act)
 
 
 def supply(a, now, audit, action):
     if action not in ("on", "off", "button"):
         raise ValueError("supply action must be 'on', 'off' or 'button'")
+
+    if action == "button" and getattr(a, "minimal", False):
+        raise ValueError("minimal mode: the button is held (clear crash_loop first)")
 
     def act(done):
         if action == "button":
@@ -99,4 +124,4 @@ def supply(a, now, audit, action):
             a.prepay.supply_command(action == "on", now)
         audit("supply", now, action2=action, state=a.prepay.supply.state)
         return a.prepay.supply.state
-    return atomic(a.prepay, act)
+    return atomic(a, act)

@@ -67,13 +67,20 @@ def app_env(extra=None):
 
 def script_heap(path, default=HEAP):
     """The heap a tests_host/mpy script declares on its first line (`# heap: 192k`, or
-    `# heap: app` for a script that builds the whole App: APP_HEAP), else default. One place
-    per script, read by test_mpy_suites.py and tools/heap_margins.py."""
+    `# heap: app` for a script that builds the whole App: APP_HEAP, `# heap: app+16k` for one
+    that also compiles large fakes from source), else default. One place per script, read by
+    test_mpy_suites.py and tools/heap_margins.py."""
     with open(str(path)) as f:
-        m = re.match(r"#\s*heap:\s*(\d+k|app)\s*$", f.readline())
+        m = re.match(r"#\s*heap:\s*(\d+k|app)(?:\+(\d+)k)?\s*$", f.readline())
     if not m:
         return default
-    return APP_HEAP if m.group(1) == "app" else m.group(1)
+    if m.group(1) != "app":
+        return m.group(1)
+    if not m.group(2):
+        return APP_HEAP
+    base = APP_HEAP.lower()
+    base_k = int(base[:-1]) * (1024 if base.endswith("m") else 1) if base[-1] in "km" else int(base) // 1024
+    return "%dk" % (base_k + int(m.group(2)))
 
 
 def mpy_env(extra=None):
@@ -112,19 +119,18 @@ def have(cmd):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long soak/fuzz/broker tests")
     config.addinivalue_line("markers", "broker: needs an MQTT broker")
-    config.addinivalue_line("markers", "stateful: the whole-meter stateful test (runs with STATEFUL=1)")
+    config.addinivalue_line("markers", "stateful: the whole-meter stateful test (STATEFUL=0 skips it)")
 
 
-# The whole-meter stateful test still finds open defects (the xfail replays in
-# test_stateful_findings.py), so it runs only when asked (STATEFUL=1). Once they are fixed,
-# set STATEFUL_DEFAULT to "1" and it runs in every `make test`.
-STATEFUL_DEFAULT = "0"
+# The whole-meter stateful test runs in every `make test` at its default size
+# (STATEFUL_STEPS, tests_host/stateful_machine.py); STATEFUL=0 skips it.
+STATEFUL_DEFAULT = "1"
 
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("STATEFUL", STATEFUL_DEFAULT) == "1":
         return
-    skip = pytest.mark.skip(reason="whole-meter stateful test: set STATEFUL=1 to run it")
+    skip = pytest.mark.skip(reason="whole-meter stateful test: STATEFUL=0 skips it")
     for item in items:
         if "stateful" in item.keywords:
             item.add_marker(skip)

@@ -5,7 +5,6 @@ Heap: the composed app loads its bytecode into the heap on the unix port (frozen
 an ESP32). Measured floor of this script: passes at 260k, fails at 256k (in /tmp; the
 bounded link and two-queue outbox added ~36 KiB of source to compile); it runs at 288k
 (APP_HEAP), >= 8 KiB spare as the heap policy asks, also from a longer CI path."""
-import os
 
 from conftest import APP_HEAP, ROOT, app_path, run_mpy
 
@@ -18,4 +17,4 @@ def test_boot_guard_wiring_end_to_end(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]
-    assert last and last[-1] == "6 passed, 0 failed", out
+    assert last and last[-1] == "8 passed, 0 failed", out

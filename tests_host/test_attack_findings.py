@@ -45,28 +45,29 @@ def test_ntp_short_reply_is_a_failed_query_not_a_link_drop(firmware_path, tmp_pa
 
 # ---- board clock x billing -----------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="an unsynced clock (every power cut on an ESP32 clears "
-                   "RTC memory) takes any forward step from unauthenticated network time "
-                   "(net/timesync.py offer, docs/field-guide.md 'The clock'): one spoofed NTP "
-                   "reply or fake-cell NITZ sets 2099, marks the clock synced, and the signed "
-                   "`time` op can never bring it back (hal/rtc_clock.py set_now refuses any "
-                   "step back over 300 s and holds the wall clock still): commands with `exp` "
-                   "expire, TOU bands and calendars shift for good, 62 days of standing charge")
 def test_unauthenticated_time_cannot_strand_the_clock_in_the_future(firmware_path, tmp_path):
+    # was: an unsynced clock (every power cut on an ESP32) took any forward step from NTP or
+    # the cell's time: one spoofed reply set 2099, and the signed `time` op could never
+    # bring it back (at most 300 s back, held still)
     rig("attack_net.py", "test_unauthenticated_time_cannot_strand_the_clock_in_the_future",
         firmware_path, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="the board clock's floor (the `clock` record, app.py) is "
-                   "written only by the clean shutdown (app_safety.py), never while running: "
-                   "after a power cut that loses the RTC (an ESP32 without a backup cell; the "
-                   "sim board's sim_start) the wall clock restarts at the last clean shutdown "
-                   "or at the RTC's epoch, days behind what the ledger has billed; a recharge "
-                   "then takes a daily debt-recovery cap that was already spent "
-                   "(credit.on_recharge restarts a cap period index more than one period "
-                   "ahead of now); TOU bands and `exp` are judged at the old time too")
+def test_spoofed_time_within_the_bound_is_undone_by_the_signed_time_op(firmware_path, tmp_path):
+    rig("attack_net.py", "test_spoofed_time_within_the_bound_is_undone_by_the_signed_time_op",
+        firmware_path, tmp_path)
+
+
 def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap(firmware_path, tmp_path):
+    # was: the `clock` record (the floor the board clock restarts at when the RTC is lost)
+    # was written only at a clean shutdown, so a power cut set the clock back days; and a
+    # recharge restarted a debt-cap period whose index was more than one period ahead
     rig("attack_app.py", "test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap",
+        firmware_path, tmp_path)
+
+
+def test_signed_step_back_rewinds_keeps_the_record_and_restarts(firmware_path, tmp_path):
+    rig("attack_app.py", "test_signed_step_back_rewinds_keeps_the_record_and_restarts",
         firmware_path, tmp_path)
 
 
@@ -81,13 +82,18 @@ def test_probation_rollback_on_a_full_flash_still_boots(firmware_path, tmp_path)
         firmware_path, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="a prepay record in a newer format than the bundle "
-                   "reads is refused and rebuilt fresh (balance 0, store_recovery) when "
-                   "config.json has no \"ota\" object: app.py runs ota/formats.migrate, the "
-                   "only check that stops the start instead (docs/ota.md §6), only with OTA "
-                   "configured, so a bundle put back by cable (`make deploy`) loses the money")
 def test_newer_prepay_record_stops_the_start_without_ota_config_too(firmware_path, tmp_path):
+    # was: app.py ran ota/formats.migrate (the check that stops the start on a record newer
+    # than the bundle reads) only when config.json had "ota": without it a newer prepay
+    # record was refused and rebuilt fresh (balance 0), e.g. after a `make deploy` by cable
     rig("attack_app.py", "test_newer_prepay_record_stops_the_start_without_ota_config_too",
+        firmware_path, tmp_path)
+
+
+def test_newer_floor_record_stops_the_start_too(firmware_path, tmp_path):
+    # was: the floor record (used-up command seqs, reserved event seqs) had no format check:
+    # an older bundle read a newer one as empty, reopening used command seqs
+    rig("attack_app.py", "test_newer_floor_record_stops_the_start_too",
         firmware_path, tmp_path)
 
 
@@ -99,12 +105,8 @@ def test_time_op_during_probation_does_not_end_the_health_window(firmware_path, 
         firmware_path, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="the keypad lockout (paygo/entry.py lock_until_s) runs "
-                   "on the wall clock: a clock step forward (NTP's 900 s on a synced meter, "
-                   "any step while unsynced after a power cut, a signed `time` op) ends it at "
-                   "once, so guesses are limited by how far the clock can be pushed, not by "
-                   "time waited; anti-guessing timers belong on the monotonic clock with the "
-                   "remaining time persisted (as protection.Recloser keeps ages)")
 def test_keypad_lockout_is_not_shortened_by_a_clock_step(firmware_path, tmp_path):
+    # was: paygo/entry.py kept the lock's end as a wall-clock time (lock_until_s), so a step
+    # of the wall clock (NTP's 900 s on a synced meter, a signed `time` op) ended it at once
     rig("attack_app.py", "test_keypad_lockout_is_not_shortened_by_a_clock_step",
         firmware_path, tmp_path)

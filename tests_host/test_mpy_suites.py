@@ -7,7 +7,8 @@ MPY_SOURCE=1 runs the firmware from source instead.
 
 The heap is 64 KiB unless the script's first line declares another, e.g. `# heap: 192k`
 for a composed script (core + driver + sim board: on the unix port their bytecode sits in
-the heap, on an ESP32 it is frozen in flash). MPY_HEAP overrides every 64k default (not the
+the heap, on an ESP32 it is frozen in flash); `# heap: app` for one that builds the whole App
+(APP_HEAP), `# heap: app+16k` for that plus large fakes compiled from source. MPY_HEAP overrides every 64k default (not the
 declared ones). tools/heap_margins.py measures each script's floor: the policy is at least
 8 KiB to spare below the heap it runs at. The bundle is conftest's `firmware_path`.
 

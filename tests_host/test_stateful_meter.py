@@ -16,13 +16,13 @@ and the sim board, on a LittleFS flash image) and interleaves:
 - the technician console (clear, config, supply);
 - a probe of every documented exit from the state reached (also at the end of each example).
 
-STATEFUL_STEPS scales the run (steps per meter kind, default 1000: 20 sequences of 50);
+STATEFUL_STEPS scales the run (steps per meter kind, default 2000: 40 sequences of 50);
 STATEFUL_IGNORE=cat1,cat2 lets a run go on past known violation categories (to find the
 next one; "all" only reports them); STATEFUL_SEED=random draws a new sequence each run instead of the fixed one.
 The note at the end gives the steps run and the distinct states reached per kind.
 
-The rigs run until the class fixes of the hardening issues are in: the test is marked
-`stateful` and skipped unless STATEFUL=1 (tests_host/conftest.py)."""
+It runs in every `make test`; it is marked `stateful`, and STATEFUL=0 skips it
+(tests_host/conftest.py)."""
 import os
 
 import pytest

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from brokers import Broker  # noqa: E402
 import build_firmware  # noqa: E402
+import partition_table  # noqa: E402
 
 MPY = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
 SRC = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim"))
@@ -112,13 +113,13 @@ def main():
                                                             r / m, flag))
         print("  (source and .mpy end alike once the compiler's temporaries are freed: .mpy saves "
               "the compile peak, ROMFS the bytecode itself)")
-        print("ROMFS image sizes (the upstream 4 MiB ROMFS partition table, "
-              "ports/esp32/partitions-4MiB-romfs.csv, gives 128 KiB = 131072 bytes):")
+        print("ROMFS image sizes against each board's romfs partition (boards/<board>/partitions.csv):")
         print("  %-18s %7d bytes (this bench's image: also the sim world)" % ("sim", size))
         for board in ("esp32_electricity", "esp32_gas", "esp32_water"):
             bb, _ = build_firmware.build(board, Path(tmp) / board, log=lambda *a: None)
             n = build_firmware.romfs_image(bb, Path(tmp) / (board + ".romfs"), log=lambda *a: None)
-            print("  %-18s %7d bytes" % (board, n))
+            part = partition_table.romfs_size(board)
+            print("  %-18s %7d bytes of %d (%.0f %%)" % (board, n, part, 100.0 * n / part))
         print("")
         print("start to link up under the emulated ESP32 APIs (boot.py + main.py from the "
               "bundle; modem boot 0.3 s and registration 0.3 s simulated), s")

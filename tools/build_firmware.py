@@ -27,6 +27,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import partition_table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ONLY = ("boot.py", "main.py")   # executed by name by the port, never imported
 MPY_MAGIC = b"M\x06"                   # .mpy major version 6 (MicroPython >= 1.22)
@@ -140,10 +143,11 @@ def manifest_text(board, modules_path):
         'include("%s")' % modules_path]) + "\n"
 
 
-def romfs_image(bundle, out_path, log=print):
+def romfs_image(bundle, out_path, log=print, limit=None):
     """Pack the bundle's compiled modules (not boot.py, main.py: the port runs those from the
     filesystem) into a ROMFS image with mpremote's writer. Layout: /rom/app.mpy ...,
-    /rom/lib/umqtt/simple.mpy; the port puts /rom and /rom/lib on sys.path at start-up."""
+    /rom/lib/umqtt/simple.mpy; the port puts /rom and /rom/lib on sys.path at start-up.
+    limit: the board's romfs partition in bytes (BuildError when the image is larger)."""
     try:
         from mpremote.romfs import make_romfs
     except ImportError:
@@ -164,6 +168,9 @@ def romfs_image(bundle, out_path, log=print):
     with contextlib.redirect_stdout(io.StringIO()):     # make_romfs prints the whole tree
         img = make_romfs(str(stage), mpy_cross=False)
     shutil.rmtree(stage)
+    if limit is not None and len(img) > limit:
+        raise BuildError("ROMFS image of %d bytes does not fit the board's %d-byte romfs partition"
+                         " (boards/<board>/partitions.csv)" % (len(img), limit))
     Path(out_path).write_bytes(img)
     log("romfs image %s: %d bytes" % (out_path, len(img)))
     return len(img)
@@ -219,8 +226,8 @@ def main(argv=None):
     try:
         out, _ = build(a.board, a.out, a.march, version=a.version)
         if a.romfs:
-            romfs_image(out, str(out) + ".romfs")
-    except BuildError as e:
+            romfs_image(out, str(out) + ".romfs", limit=partition_table.romfs_size(a.board))
+    except (BuildError, partition_table.TableError) as e:
         print("build_firmware: %s" % e, file=sys.stderr)
         return 2
     return 0

@@ -129,6 +129,9 @@ def build(src, log=print):
         raise NativeError("gcc -m32 does not work: install gcc-multilib (tools/sysdeps.sh, as root)")
     OUT.mkdir(parents=True, exist_ok=True)
     t_all = time.time()
+    # the digest of the sources as frozen: taken before the bundle is built, so a source
+    # edited during the minutes of make leaves the stamp stale rather than the binary
+    digest = firmware_digest(tree)
     build_firmware.build(BOARD, log=lambda *a: None)     # writes build/sim-modules.py
     manifest = ROOT / "build" / ("%s-modules.py" % BOARD)
     mpyx_dir = OUT / "mpy-cross"
@@ -147,7 +150,7 @@ def build(src, log=print):
         os.replace(tmp, dest)
     shutil.copyfile(ROOT / "firmware" / "main.py", MAIN)
     check()
-    STAMP.write_text(json.dumps({"digest": firmware_digest(tree), "tree": str(tree)}) + "\n")
+    STAMP.write_text(json.dumps({"digest": digest, "tree": str(tree)}) + "\n")
     log("native: built %s and %s from %s in %.0f s (%s)" % (
         BIN32.relative_to(ROOT), BIN64.relative_to(ROOT), tree, time.time() - t_all,
         ", ".join("%s %.0f s" % kv for kv in times.items())))

@@ -61,7 +61,9 @@ def meter_port(choice="auto"):
     if choice == "native":
         if not NATIVE.exists():
             raise SystemExit("fleet: no native build at %s (make native)" % NATIVE)
-        heap = os.environ.get("FLEET_HEAP", "96k")
+        # floor about 97k at start (2026-12-02; 96k died of MemoryError building the link, so
+        # every meter of the fleet stayed unconnected) + >= 16k, rounded to 16k
+        heap = os.environ.get("FLEET_HEAP", "128k")
         return "native", [str(NATIVE), "-X", "heapsize=" + heap], str(NATIVE_MAIN), ".frozen"
     heap = os.environ.get("FLEET_HEAP", APP_HEAP)      # tools/heap_policy.py
     return "pypi", [MICROPYTHON, "-X", "heapsize=" + heap], str(BUNDLE / "main.py"), MPYPATH

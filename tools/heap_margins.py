@@ -46,7 +46,7 @@ APP_WRAPPERS = ("test_link_hostile.py", "test_link_tls.py", "test_app_idle.py",
                 "test_link_outage_timing.py")
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
-HEAP_LINE = re.compile(r"^#\s*heap:\s*(\d+k|app)\s*$")
+HEAP_LINE = re.compile(r"^#\s*heap:\s*(\d+k|app)(?:\+(\d+)k)?\s*$")
 
 
 def kib(s):
@@ -61,8 +61,9 @@ def script_heap_k(path, default_k=64):
         m = HEAP_LINE.match(f.readline())
     if not m:
         return default_k
-    if m.group(1) == "app":
-        return wrapper_heap_k(Path(path).parent.parent.parent / "tools" / "heap_policy.py", "APP_HEAP")
+    if m.group(1) == "app":         # `# heap: app+16k`: APP_HEAP and the fakes' extra
+        return wrapper_heap_k(Path(path).parent.parent.parent / "tools" / "heap_policy.py",
+                              "APP_HEAP") + int(m.group(2) or 0)
     return kib(m.group(1))
 
 

@@ -7,8 +7,9 @@ place from ROMFS; build/native/micropython32 shows that heap). One figure for th
 Floor + margin (tools/heap_margins.py, from a long CI-like clone path): the App-building test
 scripts pass from 276k (app_boot_rig), 281k (test_app_hardening), 286k (test_app_console);
 main.py against a broker from 261k (test_app_idle) and 278k on TLS (test_link_tls); 304k is
->= 16 KiB above the highest, rounded to 16k.
+>= 16 KiB above the highest, rounded to 16k. The clock floor and the record-format check at every
+start (merged after that measurement) took attack_app.py past 304k: 320k until re-measured.
 APP_HEAP=... overrides it."""
 import os
 
-APP_HEAP = os.environ.get("APP_HEAP", "304k")
+APP_HEAP = os.environ.get("APP_HEAP", "320k")

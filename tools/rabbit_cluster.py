@@ -6,9 +6,18 @@ its own environment (RABBITMQ_NODENAME, RABBITMQ_NODE_PORT, its own mnesia folde
 rabbitmq user, so every folder here is chowned to it.
 
     with RabbitCluster() as c:  c.mqtt_ports -> [p1, p2]; c.restart_node(1)
+
+Several clusters may run at once on one machine (parallel test runs) and a killed run may
+leave its nodes behind, so each cluster is its own: node names unique to the run
+(fl<pid><random>a/b@localhost), its own epmd on its own port (ERL_EPMD_PORT), its folder
+under the temp dir named rabbit-fleet-*. stop() ends exactly those nodes and that epmd (by
+the pids the nodes wrote and `epmd -kill` on that port), never another cluster's; start()
+first ends the nodes and epmd of earlier clusters whose owning process is gone, and cleans
+up after itself when it fails half way.
 """
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -18,7 +27,7 @@ from pathlib import Path
 
 from brokers import free_port, wait_port
 
-NODES = ("lab1", "lab2")
+PREFIX = "rabbit-fleet-"
 
 
 def available():
@@ -29,10 +38,70 @@ def _exe(name):
     return shutil.which(name) or "/usr/sbin/" + name
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _read_int(path):
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _end_pid(pid, wait_s=20):
+    if pid is None or not _alive(pid):
+        return
+    try:
+        os.kill(pid, 15)
+    except OSError:
+        return
+    deadline = time.time() + wait_s
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def _kill_epmd(port):
+    """End the epmd listening on port (ours: started for this cluster's nodes)."""
+    if port:
+        subprocess.run([shutil.which("epmd") or "epmd", "-port", str(port), "-kill"],
+                       capture_output=True, timeout=30)
+
+
+def reap_orphans(tmp=None, log=None):
+    """End the nodes and epmd of earlier clusters whose owner process is gone (a run killed
+    before its stop()), and remove their folders. A live owner's cluster is left alone."""
+    for d in Path(tmp or tempfile.gettempdir()).glob(PREFIX + "*"):
+        owner = _read_int(d / "owner")
+        if owner is not None and _alive(owner):
+            continue
+        for pidfile in d.glob("*/rabbit.pid"):
+            _end_pid(_read_int(pidfile))
+        _kill_epmd(_read_int(d / "epmd_port"))
+        if log:
+            log("rabbit: removed the leftovers of %s" % d)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class RabbitCluster:
     def __init__(self, base=None):
-        self.base = Path(base or tempfile.mkdtemp(prefix="rabbit-"))
+        reap_orphans()
+        self.base = Path(base or tempfile.mkdtemp(prefix=PREFIX))
         self.host = socket.gethostname()
+        tag = "fl%d%04x" % (os.getpid(), random.getrandbits(16))
+        self.names = (tag + "a", tag + "b")
+        self.epmd_port = free_port()
         self.nodes = []
         self.procs = {}
 
@@ -53,6 +122,7 @@ class RabbitCluster:
             "RABBITMQ_ERLANG_COOKIE_FILE": str(self.base / ".erlang.cookie"),
             "HOME": str(self.base),
             "RABBITMQ_USE_LONGNAME": "false",
+            "ERL_EPMD_PORT": str(self.epmd_port),     # this cluster's own epmd
         })
         return env
 
@@ -63,10 +133,19 @@ class RabbitCluster:
     def start(self):
         if not available():
             raise RuntimeError("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+        (self.base / "owner").write_text("%d\n" % os.getpid())
+        (self.base / "epmd_port").write_text("%d\n" % self.epmd_port)
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         cookie = self.base / ".erlang.cookie"
-        cookie.write_text("FLEETTESTCOOKIE%d" % os.getpid())
+        cookie.write_text("FLEETTESTCOOKIE%d%08x" % (os.getpid(), random.getrandbits(32)))
         cookie.chmod(0o400)
-        for name in NODES:
+        for name in self.names:
             d = self.base / name
             (d / "mnesia").mkdir(parents=True)
             (d / "log").mkdir()
@@ -86,7 +165,7 @@ class RabbitCluster:
         for i in range(len(self.nodes)):
             self._start_node(i)
         # node 2 joins node 1
-        for args in (("stop_app",), ("join_cluster", "%s@localhost" % NODES[0]), ("start_app",)):
+        for args in (("stop_app",), ("join_cluster", "%s@localhost" % self.names[0]), ("start_app",)):
             r = self._ctl(1, *args)
             if r.returncode:
                 raise RuntimeError("rabbitmqctl %s failed: %s" % (" ".join(args), r.stderr or r.stdout))
@@ -128,6 +207,7 @@ class RabbitCluster:
                 self._ctl(i, "stop", timeout=60)
             except Exception:
                 pass
+            _end_pid(_read_int(self.nodes[i]["dir"] / "rabbit.pid"))     # the node's own beam
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()
@@ -135,13 +215,11 @@ class RabbitCluster:
                     p.wait(20)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        # epmd outlives the nodes; end it by its process id
-        r = subprocess.run(["pgrep", "-x", "epmd"], capture_output=True, text=True)
-        for pid in r.stdout.split():
-            try:
-                os.kill(int(pid), 15)
-            except OSError:
-                pass
+        # epmd outlives the nodes: end this cluster's own, on its own port
+        try:
+            _kill_epmd(self.epmd_port)
+        except Exception:
+            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self):

@@ -54,6 +54,14 @@ class ScriptedClock:
     def __getattr__(self, name):
         return getattr(self.clock, name)
 
+    @property
+    def signed_s(self):
+        return self.clock.signed_s
+
+    @signed_s.setter
+    def signed_s(self, t_s):               # the app restores it at boot: the clock keeps it
+        self.clock.signed_s = t_s
+
     def bind(self, board):
         self.board = board
         self.script.play(self, self.clock.t)     # the world as it is at start-up

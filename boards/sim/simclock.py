@@ -3,7 +3,9 @@
 # is behind (a slow tick, a long catch-up) it runs flat out instead of sleeping.
 # The clock never goes backwards: a `time` command may move it forward freely (within
 # MAX_JUMP_S once synced) or back by at most MAX_BACK_S, which is absorbed by holding the
-# clock still until the simulated time catches up (docs/protocol.md, op time).
+# clock still until the simulated time catches up (docs/protocol.md, op time). The one
+# exception is a signed `time` op (set_now's signed=True) further back to no earlier than
+# signed_s, the last signed time: it rewinds the wall clock (undoing unauthenticated time).
 #
 # Two time scales (docs/architecture.md, "Clock contract"): now_s() is the wall clock for
 # billing and the calendar, moved by set_now; mono_s() counts the simulated seconds that
@@ -26,6 +28,7 @@ class SimClock:
         self.hold = 0                 # seconds still to absorb after a backward correction
         self.ok = synced              # clock_ok: the host's wall clock counts as NTP-synced
         self.mono = 0                 # simulated seconds elapsed since this boot
+        self.signed_s = 0             # the last signed time (the app restores it at boot)
         self._anchor()
 
     def _anchor(self):
@@ -61,7 +64,7 @@ class SimClock:
         if self.due_ms(t_s) < -1000:      # far behind: re-anchor, do not sprint forever
             self._anchor()
 
-    def set_now(self, t_s):
+    def set_now(self, t_s, signed=True):
         if not isinstance(t_s, int) or isinstance(t_s, bool):
             raise ValueError("now must be integer unix seconds")
         if not MIN_PLAUSIBLE_S <= t_s < MAX_PLAUSIBLE_S:
@@ -69,11 +72,14 @@ class SimClock:
         d = t_s - self.t
         if self.ok and d > MAX_JUMP_S:
             raise ValueError("implausible jump forward of %d s" % d)
-        if d < -MAX_BACK_S:
+        if d < -MAX_BACK_S and not (signed and t_s >= self.signed_s):
             raise ValueError("implausible jump back of %d s" % -d)
-        if d >= 0:
-            self.t = t_s
+        if t_s >= self.t or d < -MAX_BACK_S:
+            self.t = t_s                 # forward, or a signed rewind: no hold
+            self.hold = 0
             self._anchor()
         else:
-            self.hold = -d
+            self.hold = self.t - t_s
         self.ok = True
+        if signed:
+            self.signed_s = t_s

@@ -33,9 +33,9 @@ def _only(a, keys):
             raise ValueError("unknown arg " + k)
 
 
-def _check_app(app):
+def check_app(app):
     r = app.get("report_s")
-    if r is not None:
+    if "report_s" in app:
         int_in(r, "report_s", 10, 86400)
 
 
@@ -85,7 +85,7 @@ class Ops:
                 drv[k] = a[k]
             else:
                 core[k] = a[k]      # prepay.configure rejects unknown keys
-        _check_app(app)
+        check_app(app)
         # validate everything before applying anything
         check = getattr(self.driver, "check_config", None)
         if drv and check is not None:

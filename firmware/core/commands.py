@@ -39,6 +39,7 @@ class Commands(Ops):
         self.ops = {}                   # add-on ops: name -> fn(args, now_s) (the app's `ota`)
         self._last_bad_mac_ms = None
         self.alarm_owners = {}          # alarm name -> owner with can_clear(name), e.g. the keypad
+        self.held = False               # minimal mode (the app sets it): no driver op runs
 
     def setting(self, name, default):
         """An app-level setting (APP_KEYS) as last set by op config; kept in prepay.cmd["app"]."""
@@ -156,6 +157,8 @@ class Commands(Ops):
                     dup = True
                 elif isinstance(r, dict):
                     extra = r
+            elif self.held:             # crash loop: actuators held safe (docs/field-guide.md)
+                raise ValueError("minimal mode: %s is held" % op)
             else:
                 code = self.driver.op(op, args, now_s)
                 if code is None:

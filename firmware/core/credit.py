@@ -8,6 +8,9 @@ from core.credit_config import (DEFAULTS, KEYS, PERIODS, MONEY_MAX,  # noqa: F40
                                 validate_config, merged)
 
 DAY_S = 86400
+# How far back the clock may be from a debt-cap period already seen and still keep that
+# period spent: a year. Beyond, the index is taken for one in another period's units.
+CAP_AHEAD_DAYS = 366
 
 
 def _get(cfg, k):
@@ -116,11 +119,13 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
         take = state["debt"]
     cap = _get(cfg, "debt_cap_minor")
     if cap:
-        p = now_s // DAY_S // PERIODS[_get(cfg, "debt_cap_period")]
-        # a clock stepped back (one period at most) never reopens a spent cap; an index
-        # further ahead is not a time this meter has seen (a record kept in another
+        n = PERIODS[_get(cfg, "debt_cap_period")]
+        p = now_s // DAY_S // n
+        # a period whose cap was spent stays spent until the clock passes its end, however
+        # the clock went back (a power cut, a signed step back past unauthenticated time);
+        # an index over a year ahead is no time this meter has seen (a record kept in another
         # period's units by older firmware): start the current period afresh
-        if p > state["cap_p"] or state["cap_p"] > p + 1:
+        if p > state["cap_p"] or state["cap_p"] > p + CAP_AHEAD_DAYS // n + 1:
             state["cap_p"] = p
             state["cap_used"] = 0
         # a cap lowered inside its period may be below what is spent already: take nothing

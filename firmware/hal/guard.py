@@ -40,6 +40,7 @@ _wdt = None
 _root = "."
 _boot_s = None
 _healthy = False
+_healthy_at = [HEALTHY_S]  # mono_s at which a healthy run is recorded (later after a failed write)
 _reported = False
 _service_timer = None
 
@@ -92,6 +93,7 @@ def start(root=".", now_s=None, button=None, hold_ms=SAFE_HOLD_MS, wdt_ms=WDT_TI
     m = _machine()
     _root = root
     _healthy = _reported = False
+    _healthy_at[0] = HEALTHY_S
     _wdt = _service_timer = None
     if m is not None and hasattr(m, "WDT"):
         _wdt = m.WDT(timeout=wdt_ms)        # first: a hang anywhere below resets the chip
@@ -141,16 +143,26 @@ def loop(app, now_s):
             enter_minimal(app, now_s)
     if MODE == "minimal":
         if "crash_loop" not in app.prepay.alarms:     # cleared remotely or by the console
-            clear_crash_loop()
+            try:
+                clear_crash_loop()
+            except OSError as e:    # not recorded: a restart would come back here, so the
+                print("boot: cannot clear the crash loop (%r)" % e)   # alarm stands again
+                app.prepay.alarm("crash_loop", now_s, resets=RESETS, cause=CAUSE)
+                return
             _restart()
         return
     # healthy after HEALTHY_S of monotonic time since boot: setting the clock (the `time`
     # op, NTP after an unset RTC) must not make a crash-looping boot look healthy
-    if not _healthy and app.clock.mono_s() >= HEALTHY_S:
-        _healthy = True
+    if not _healthy and app.clock.mono_s() >= _healthy_at[0]:
         rec = _load()
         if rec["boots"] and not rec.get("latched"):
-            _save({"boots": [], "latched": False})
+            try:
+                _save({"boots": [], "latched": False})
+            except OSError as e:    # a failing flash never stops the loop: retried later
+                print("boot: cannot record a healthy run (%r)" % e)
+                _healthy_at[0] = app.clock.mono_s() + HEALTHY_S
+                return
+        _healthy = True
 
 
 def enter_minimal(app, now_s):

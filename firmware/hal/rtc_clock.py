@@ -8,11 +8,15 @@
 #                every reset but a power cut. Within a run it counts time.ticks_ms
 #                differences (wrap-safe), not the RTC.
 #   ticks_ms()   time.ticks_ms; due_ms(t_s) real ms until wall time t_s; advance() no-op.
-#   set_now(t_s) the signed `time` op and network time: ValueError on an implausible value
-#                (the rules of boards/sim/simclock.py and docs/protocol.md op time); a step
-#                back is absorbed by holding now_s still, so the wall clock never runs
-#                backwards either. The RTC is set too, so the time survives a reset.
+#   set_now(t_s, signed=True)  the signed `time` op, and network time (signed=False, after
+#                net/timesync.py's own rules): ValueError on an implausible value (the rules
+#                of boards/sim/simclock.py and docs/protocol.md op time); a step back of up to
+#                MAX_BACK_S is absorbed by holding now_s still. A signed step further back is
+#                taken only down to signed_s and rewinds the wall clock (docs/porting.md "The
+#                clock"). The RTC is set too, so the time survives a reset.
 #   ok           synced: set by set_now, kept in RTC memory, false after a power cut.
+#   signed_s     the last time a signed `time` op set (the app keeps it in its `clock` record):
+#                the true time is never below it, so no signed step goes below it either.
 #
 # The RTC counts from the port's epoch (time.gmtime(0): 2000 on the ESP32, 1970 on the
 # unix port); unix seconds are that plus EPOCH offset.
@@ -87,14 +91,19 @@ class RtcClock:
         self.epoch_s = EPOCH_2000_S if tm.gmtime(0)[0] == 2000 else 0
         rec = mem.load_clock() if mem is not None else None
         self.corr_s, self.ok = rec if rec is not None else (0, False)
+        self.signed_s = 0
         rtc_s = int(tm.time()) + self.epoch_s
-        if rtc_s < floor_s:             # an RTC behind the last saved time: never go back
+        held_s = rtc_s
+        if rtc_s < floor_s - MAX_BACK_S:
+            # an RTC far behind the last saved time (lost at a power cut): restart there
             self._set_rtc(floor_s)
-            rtc_s = floor_s
+            rtc_s = held_s = floor_s
+        elif rtc_s < floor_s:
+            held_s = floor_s            # a step back still being absorbed at a reset: hold on
         self._mono0_s = rtc_s - self.corr_s
         self._last_ms = tm.ticks_ms()
         self._acc_ms = 0
-        self._held_s = rtc_s            # the wall clock never reports less than this
+        self._held_s = held_s           # the wall clock never reports less than this
 
     def _set_rtc(self, t_s):
         if self.rtc is None:
@@ -135,19 +144,23 @@ class RtcClock:
     def advance(self, t_s):
         pass                             # real time needs no stepping
 
-    def set_now(self, t_s):
+    def set_now(self, t_s, signed=True):
         int_in(t_s, "now")
         if not MIN_PLAUSIBLE_S <= t_s < MAX_PLAUSIBLE_S:
             raise ValueError("implausible time (outside 2024..2100)")
         d = t_s - self.now_s()
         if self.ok and d > MAX_JUMP_S:
             raise ValueError("implausible jump forward of %d s" % d)
-        if d < -MAX_BACK_S:
+        if d < -MAX_BACK_S and not (signed and t_s >= self.signed_s):
             raise ValueError("implausible jump back of %d s" % -d)
-        self.corr_s += d
+        # the wall time now, before the correction: a step back is measured from it
+        w_s = self._mono_ms() // 1000 + self.corr_s
+        self.corr_s += t_s - w_s
         self.ok = True
-        if d > 0:
-            self._held_s = t_s
+        if d > 0 or d < -MAX_BACK_S:
+            self._held_s = t_s          # forward, or a signed rewind: no hold
+        if signed:
+            self.signed_s = t_s
         self._set_rtc(t_s)
         if self.mem is not None:
             self.mem.save_clock(self.corr_s, True)

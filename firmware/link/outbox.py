@@ -56,9 +56,12 @@ class Outbox:
             seg.popped = max(seg.popped, r.get(k, 0))
             self.last_seq = max(self.last_seq, top)
             if torn:
-                # a power cut mid-append left a line without its newline: the next append
-                # would be glued onto it and lost at the next boot, so rewrite without it
-                seg.compact(self._buf)
+                # a power cut mid-append left a line without its newline: rewrite without it
+                # (if that fails too, the next append ends the line first: segment.py)
+                try:
+                    seg.compact(self._buf)
+                except OSError:
+                    pass
         # acked or shed events whose pointers were not saved come back after a reboot (at
         # least once): keep the bounds, shedding by the same policy (they are the oldest)
         while len(self.lo) > self.low_max_n or self.lo.live > self.low_max_bytes:
@@ -109,7 +112,12 @@ class Outbox:
             self._compact(a)
             if self.hi.size + self.lo.size + need > self.max_bytes:
                 self._compact(b)
-        seg.append(seq, line)
+        try:
+            seg.append(seq, line)
+        except OSError:
+            # the segment re-derived its index from the file: the line may be there whole
+            if seg.last_seq() != seq:
+                raise
         self.last_seq = seq
         return True
 

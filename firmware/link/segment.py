@@ -5,6 +5,10 @@
 # written. The dead prefix of the file is dropped by compact(), which copies the
 # live lines through a fixed buffer into a new file and renames it over the old one (atomic
 # on LittleFS and POSIX), so neither RAM nor the work per event grows with the queue.
+# A write that fails (OSError: a worn or full flash) may leave the file anywhere between
+# before and after it: the index is then re-derived from the file itself (every line with a
+# seq above the last popped one), so it never points at bytes other than its lines, and a
+# line left without its newline is ended before the next one (a garbage line, skipped).
 import json
 import os
 from array import array
@@ -32,6 +36,8 @@ class Segment:
         self.live = 0                   # their bytes, newlines included
         self.size = 0                   # bytes in the file (dead prefix + live)
         self.popped = 0                 # seq of the last line taken off the head
+        self.torn = False               # the file ends inside a line (no newline)
+        self.stale = False              # the index could not be re-derived yet
 
     def __len__(self):
         return self.n
@@ -80,6 +86,7 @@ class Segment:
         """Index the file's lines with seq > after, in increasing seq. -> (highest seq seen,
         torn): a line cut by a power cut (no newline) must be rewritten away."""
         self.h = self.n = self.live = self.size = 0
+        self.torn = False
         top = after
         torn = False
         try:
@@ -104,16 +111,49 @@ class Segment:
                         top = seq
                 off += n
         self.size = off
+        self.torn = torn
         return top, torn
 
+    def resync(self):
+        """After a failed write: the index from the file as it is (OSError: still stale)."""
+        self.stale = True
+        popped = self.popped
+        self.load(popped)
+        self.popped = popped
+        self.stale = False
+
+    def _guard(self, fn, *args):
+        if self.stale:
+            self.resync()
+        try:
+            return fn(*args)
+        except OSError:
+            try:
+                self.resync()
+            except OSError:
+                pass                    # stale: retried before the next write or read
+            raise
+
     def append(self, seq, line):
+        self._guard(self._append, seq, line)
+
+    def _append(self, seq, line):
+        off = self.size + (1 if self.torn else 0)
         with open(self.path, "ab") as f:
+            if self.torn:
+                f.write(b"\n")         # end a line a failed write left unfinished
             f.write(line)
             f.write(b"\n")
-        self._index(seq, self.size, len(line))
-        self.size += len(line) + 1
+        self.torn = False
+        self._index(seq, off, len(line))
+        self.size = off + len(line) + 1
+
+    def last_seq(self):
+        return self.seqs[self._at(self.n - 1)] if self.n else None
 
     def read_head(self):
+        if self.stale:
+            self.resync()
         j = self.h
         with open(self.path, "rb") as f:
             f.seek(self.offs[j])
@@ -121,15 +161,23 @@ class Segment:
 
     def compact(self, buf):
         """Rewrite the file with the queued lines only (buf: a bytearray for the copy)."""
+        self._guard(self._compact, buf)
+
+    def _compact(self, buf):
         if not self.n:
             try:
                 os.remove(self.path)
             except OSError:
-                pass
+                try:
+                    os.stat(self.path)
+                except OSError:
+                    pass                # there was no file: nothing to remove
+                else:
+                    raise               # still there: re-derived from it (_guard)
             self.h = self.size = 0
+            self.torn = False
             return
         tmp = self.path + ".new"
-        off = 0
         with open(self.path, "rb") as src, open(tmp, "wb") as dst:
             for i in range(self.n):
                 j = self._at(i)
@@ -141,7 +189,11 @@ class Segment:
                         raise OSError(5)    # EIO: the file is shorter than its index
                     dst.write(buf, k)
                     left -= k
-                self.offs[j] = off
-                off += self.lens[j] + 1
         os.rename(tmp, self.path)
+        off = 0                         # the index follows the file only once it is renamed
+        for i in range(self.n):
+            j = self._at(i)
+            self.offs[j] = off
+            off += self.lens[j] + 1
         self.size = off
+        self.torn = False

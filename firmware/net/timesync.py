@@ -1,9 +1,10 @@
 # Network time (NTP over Wi-Fi, the cellular network's time via +CCLK): which offers may move
 # the meter clock, and by how much (docs/field-guide.md "The clock"). The signed `time` op is
 # the authority; network time is unauthenticated, so it may set an unsynced clock (a board
-# that lost its RTC at a power cut starts at the last saved time) and afterwards only trim
-# drift. Every step goes through clock.set_now, whose own rules (2024..2100, at most a day
-# forward once synced, at most 300 s back, held still rather than run backwards) still apply.
+# that lost its RTC at a power cut starts at the last saved time) forward by a bounded step
+# only, and afterwards only trim drift. Every step goes through clock.set_now (signed=False),
+# whose own rules (2024..2100, at most a day forward once synced, at most 300 s back, held
+# still rather than run backwards) still apply; only the signed `time` op steps further back.
 from micropython import const
 
 MIN_STEP_S = const(2)           # NTP and +CCLK resolve 1 s: a smaller difference is noise
@@ -11,6 +12,14 @@ MIN_STEP_S = const(2)           # NTP and +CCLK resolve 1 s: a smaller differenc
 # deep sleep on its internal 150 kHz RC oscillator, whose frequency varies by several percent
 # over temperature (ESP32 Technical Reference Manual, "RTC clocks"): up to ~15 min a day.
 NET_MAX_STEP_S = const(900)
+# While unsynced (after a power cut the clock restarts at the `clock` record, which the app
+# writes at least every 15 min while running), a network offer may move the clock forward
+# by at most this: an outage up to a week is taken from the network; a longer one, or a
+# meter's first start (no record: an RTC at its epoch, before 2024), waits for the signed
+# `time` op. It bounds what one spoofed NTP reply or a fake cell's NITZ can do to a clock
+# the head-end has not vouched for: a week of standing charge, tariff periods shifted by it.
+NET_UNSYNCED_MAX_S = const(7 * 86400)
+NET_MAX_BACK_S = const(300)     # set_now's own limit for a step back that is held, not rewound
 EPOCH_2000_S = const(946684800)
 
 
@@ -21,10 +30,16 @@ def offer(clock, t_s, source):
     d = t_s - clock.now_s()
     if -MIN_STEP_S < d < MIN_STEP_S:
         return False, d
-    if getattr(clock, "ok", False) and (d > NET_MAX_STEP_S or d < -NET_MAX_STEP_S):
-        return False, "step of %d s from %s exceeds %d s" % (d, source, NET_MAX_STEP_S)
+    if getattr(clock, "ok", False):
+        if d > NET_MAX_STEP_S or d < -NET_MAX_STEP_S:
+            return False, "step of %d s from %s exceeds %d s" % (d, source, NET_MAX_STEP_S)
+    elif d > NET_UNSYNCED_MAX_S:
+        return False, "unsynced: step of %d s from %s exceeds %d s" % (d, source,
+                                                                     NET_UNSYNCED_MAX_S)
+    if d < -NET_MAX_BACK_S:
+        return False, "step back of %d s from %s" % (-d, source)
     try:
-        clock.set_now(t_s)
+        clock.set_now(t_s, False)       # unsigned: never a rewind
     except ValueError as e:
         return False, str(e)
     return True, d

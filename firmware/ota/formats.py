@@ -16,7 +16,11 @@ from core.check import is_int
 
 # name -> [write version, [versions read]]. "v" in the record body holds its version
 # (core/prepay.py writes it; a record without one is version 1).
-FORMATS = {"prepay": [1, [1]], "ota": [1, [1]], "app_slot": [1, [1]]}
+# "floor" (core/floor.py: the used-up command seq and reserved event seqs) and "clock" (the
+# board clock's floor and last signed time) are here too: an older bundle must not read a
+# newer one as empty (a lowered seq floor replays commands; a lost clock floor sets it back).
+FORMATS = {"prepay": [1, [1]], "ota": [1, [1]], "app_slot": [1, [1]], "floor": [1, [1]],
+           "clock": [1, [1]]}
 # name -> {from version: function(body dict) -> body dict of the next version}
 MIGRATIONS = {}
 

@@ -12,6 +12,12 @@
 #   LOCK_ALARM raised when the first lock starts, ends it: a code that credits nothing
 #   (a counter sync, a value-0 code) does not, or two wrong codes and an old SYNC code
 #   would repeat for ever. A SYNC code is accepted once (token.count_ok's sync_once).
+#   The lock is an anti-guessing timer, so it runs on the monotonic clock (mono_s): a step
+#   of the wall clock (network time, the `time` op) is no time the guesser waited. It is
+#   persisted as the seconds left ("lock_left_s", refreshed whenever it is read, saved with
+#   the prepay record), never as a clock reading: after a reboot the rest of it runs again
+#   from the boot (the time the meter was off does not count). "lock_until_s" (wall) is
+#   still written for an older bundle put back by a rollback, which reads only that.
 import time
 from core.check import int_in
 from paygo import token, siphash
@@ -56,6 +62,8 @@ def _check_state(st):
         raise ValueError("paygo state invalid")
     for k in ("last", "fails", "lock_until_s"):
         int_in(st.get(k), "paygo state " + k, 0 if k != "lock_until_s" else -(1 << 62), 1 << 62)
+    if "lock_left_s" in st:
+        int_in(st["lock_left_s"], "paygo state lock_left_s", 0, LOCK_MAX_S)
     used = st.get("used")
     if not isinstance(used, list) or len(used) > token.OLDER:
         raise ValueError("paygo state used invalid")
@@ -64,8 +72,12 @@ def _check_state(st):
 
 
 class TokenEntry:
-    def __init__(self, prepay, cfg, led=None):
+    def __init__(self, prepay, cfg, led=None, mono_s=None):
+        # mono_s: the board clock's monotonic seconds (the app passes clock.mono_s); without
+        # it (a bare unit under test) the lock counts on the now_s each call is given
         key, self.start, self.unit = parse_cfg(cfg)
+        self.mono_s = mono_s
+        self._lock_end = None           # the lock's end in monotonic seconds, once known
         self._k0, self._k1 = siphash.key_words(key)
         self.prepay = prepay
         self.led = led
@@ -85,8 +97,24 @@ class TokenEntry:
         st = self.st
         if st.get("la") and LOCK_ALARM not in self.prepay.alarms:
             st["fails"] = 0
-            st["lock_until_s"] = 0
+            self._unlock()
             st["la"] = 0
+
+    def _unlock(self):
+        self.st["lock_until_s"] = 0
+        self.st["lock_left_s"] = 0
+        self._lock_end = None
+
+    def _base_s(self, now_s):
+        """Now on the lock's time base; the first call places the persisted lock on it."""
+        t = self.mono_s() if self.mono_s is not None else now_s
+        if self._lock_end is None:
+            st = self.st
+            left = st.get("lock_left_s")
+            if left is None:            # a record of a bundle that kept the wall-clock end
+                left = st["lock_until_s"] - now_s
+            self._lock_end = t + max(0, min(left, LOCK_MAX_S))
+        return t
 
     def _lock_alarm(self, now_s, on):
         st = self.st
@@ -105,12 +133,16 @@ class TokenEntry:
     # -- views
     def locked_s(self, now_s):
         self._remote_clear()    # idempotent: the record holds both the alarm set and st
-        left = self.st["lock_until_s"] - now_s
+        t = self._base_s(now_s)
+        left = self._lock_end - t
         if left > LOCK_MAX_S:
-            # the clock went backwards (RTC reset): never lock longer than the cap
-            self.st["lock_until_s"] = now_s + LOCK_MAX_S
+            # the time base went backwards (no monotonic clock given): never beyond the cap
+            self._lock_end = t + LOCK_MAX_S
             left = LOCK_MAX_S
-        return left if left > 0 else 0
+        if left < 0:
+            left = 0
+        self.st["lock_left_s"] = left   # what the next prepay save keeps for a reboot
+        return left
 
     def status(self, now_s):
         return {"count": self.st["last"], "fails": self.st["fails"],
@@ -148,6 +180,8 @@ class TokenEntry:
             st["fails"] += 1
             left = lock_s(st["fails"])
             if left:
+                self._lock_end = self._base_s(now_s) + left
+                st["lock_left_s"] = left
                 st["lock_until_s"] = now_s + left
                 self._lock_alarm(now_s, True)
             return {"result": "invalid", "reason": "no_match", "locked_s": left,
@@ -172,7 +206,7 @@ class TokenEntry:
         if amount:
             # only money ends a lockout: a sync or a value-0 code credits nothing
             st["fails"] = 0
-            st["lock_until_s"] = 0
+            self._unlock()
             self._lock_alarm(now_s, False)
         res = {"result": "accepted", "amount": amount, "count": count,
                "balance": self.prepay.balance_minor, "_save": True}

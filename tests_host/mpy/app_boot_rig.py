@@ -155,6 +155,76 @@ def test_crash_loop_ends_by_a_remote_clear_command():
     mptest.eq(guard.start(FLASH, now_s=START_S + 200), "normal")
 
 
+def test_guard_writes_that_fail_never_stop_the_loop():
+    # the boot record cannot be written (a worn flash): clearing crash_loop leaves minimal
+    # mode standing, alarm raised again, no restart and no exception out of the loop
+    fresh(machine.WDT_RESET)
+    for i in range(guard.CRASH_RESETS):
+        machine.reset_world(machine.WDT_RESET)
+        mode = guard.start(FLASH, now_s=START_S + 40 * i)
+    mptest.eq(mode, "minimal")
+    a, ticks, stops, types = build()
+    for _ in range(3):
+        a.step()
+    real = guard._save
+
+    def failing(rec):
+        raise OSError(5)
+    guard._save = failing
+    try:
+        a.prepay.alarm_clear("crash_loop", a.clock.now_s())
+        a.step()                                   # no machine.Reset, no OSError
+        mptest.true("crash_loop" in a.prepay.alarms, "the clear did not take: alarm again")
+    finally:
+        guard._save = real
+    a.prepay.alarm_clear("crash_loop", a.clock.now_s())
+    mptest.raises(machine.Reset, a.step)          # the flash is back: the exit works
+    a.shutdown()
+
+
+def test_minimal_mode_holds_the_gas_valve_closed_whatever_asks():
+    # a crash loop holds the actuators safe: the button (sim topic), a signed selfcheck
+    # and the console's button each answer an error, and no leak check drives the valve open
+    fresh(machine.WDT_RESET)
+    for i in range(guard.CRASH_RESETS):
+        machine.reset_world(machine.WDT_RESET)
+        mode = guard.start(FLASH, now_s=START_S + 40 * i)
+    mptest.eq(mode, "minimal")
+    a, ticks, stops, types = build()
+    for _ in range(3):
+        a.step()
+    now = a.clock.now_s()
+    a.prepay.recharge("m1", 5000, now)
+    a.prepay.supply_command(True, now)
+    mptest.eq(a.prepay.supply.state, "armed", "a confirmation would start the leak check")
+    n = len(types)
+    a._on_message((a.topic + "sim").encode(), b'{"button": "press"}', False)
+    mptest.eq(types[n:], ["sim_rejected"], "the press is answered, not acted on")
+    from core import frame
+    body = json.dumps({"id": "c1", "meter": "bw-1", "seq": 1, "op": "selfcheck",
+                       "args": {}}).encode()
+    acks = []
+    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
+    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex("ab" * 32), body), False)
+    mptest.eq((acks[-1]["code"], acks[-1].get("reason")), ("bad_args", "minimal mode: selfcheck is held"))
+    import service
+    import service_admin
+    service.attach(a)
+    service._session = ("pin", a.clock.now_s() + 900)          # after login (field guide)
+    service.print = lambda *x: None
+    mptest.raises(ValueError, service.supply, "button")
+    mptest.raises(ValueError, service.selftest, True)            # the gas selfcheck
+    service._session = None
+    service.attach(None)
+    for _ in range(20):
+        a.step()
+    mptest.true(not a.driver.check.active, "no leak check")
+    mptest.eq(a.driver.valve.position, "closed")
+    mptest.eq(a.board.valve_model.pos, 0, "the valve never moved")
+    mptest.eq(ticks, [])
+    a.shutdown()
+
+
 def _interrupt_at(a, where):
     if where == "idle":
         def idle(ms):
@@ -182,7 +252,7 @@ def test_ctrl_c_in_idle_saves_ledger_and_holds_watchdog():
     from core.store import Store
     st = Store(FLASH)
     mptest.true(st.load("prepay") is not None, "the saved ledger loads")
-    mptest.eq(st.load("clock"), {"t": a.clock.now_s()}, "clock floor saved at the stop")
+    mptest.eq(st.load("clock")["t"], a.clock.now_s(), "clock floor saved at the stop")
     timer = machine._world["timers"][-1]
     before = wdt.feeds
     timer.fire(5)

@@ -72,10 +72,55 @@ def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():
     after_s = a.clock.now_s()
     ack = command(a, 3, "recharge", {"txn": "r-2", "amount": 1000})
     mptest.eq(ack["code"], "ok")
-    mptest.true(after_s >= before_s and a.prepay.cr["debt"] == debt0,
+    # the clock record is written while running at most SAVE_S apart (core/clock_floor.py):
+    # a power cut sets the clock back by no more than that
+    from core.clock_floor import SAVE_S
+    mptest.true(after_s >= before_s - SAVE_S and a.prepay.cr["debt"] == debt0,
                 "wall clock back by %d s after a power cut (clock floor record %r); debt "
                 "%d -> %d: the day's spent cap of 100 reopened"
                 % (before_s - after_s, a.store.load("clock"), debt0, a.prepay.cr["debt"]))
+    # hours of running, then a power cut that loses the RTC again: still no further back
+    a.clock.advance(a.clock.now_s() + 5 * 3600)
+    ticks(a, 3)
+    before_s = a.clock.now_s()
+    a = fresh(config=cfg, wipe=False)
+    mptest.true(a.clock.now_s() >= before_s - SAVE_S, "back by %d s after the second cut"
+                % (before_s - a.clock.now_s()))
+    # and a spent cap stays spent however far the clock is back inside a year (a record
+    # whose cap period lies days ahead: the clock went back days)
+    cr = a.prepay.cr
+    cr["cap_p"] = a.clock.now_s() // DAY_S + 3
+    cr["cap_used"] = 100
+    debt1 = cr["debt"]
+    mptest.eq(command(a, 4, "recharge", {"txn": "r-3", "amount": 1000})["code"], "ok")
+    mptest.eq(a.prepay.cr["debt"], debt1, "a spent period reopened by a clock 3 days back")
+
+
+def test_signed_step_back_rewinds_keeps_the_record_and_restarts():
+    # an unsynced meter took a spoofed network time (a week ahead, within the bound); the
+    # head-end's signed `time` op brings it back: the wall clock rewinds at once, the clock
+    # record follows (an old floor must not undo it at the restart), the meter restarts
+    from net import timesync
+    a = fresh()
+    mptest.eq(command(a, 1, "time", {"now": START_S})["code"], "ok")
+    ticks(a, 2)
+    a.clock.ok = False                                  # as after a power cut
+    truth = a.clock.now_s()
+    applied, d = timesync.offer(a.clock, truth + 6 * DAY_S, "ntp")
+    mptest.true(applied, d)
+    ticks(a, 2)
+    mptest.eq(command(a, 2, "time", {"now": truth - 400})["code"], "bad_args",
+              "below the last signed time")
+    ack = command(a, 3, "time", {"now": truth + 5})
+    mptest.eq(ack["code"], "ok")
+    mptest.true(a.clock.now_s() < truth + 60, "clock at %d" % (a.clock.now_s() - truth))
+    mptest.eq(a.stop_code, appmod.REBOOT, "restarts once the ack is out")
+    rec = a.store.load("clock")
+    mptest.true(rec["t"] < truth + 60 and rec["s"] == truth + 5, repr(rec))
+    a.shutdown()
+    b = fresh(wipe=False)
+    mptest.true(b.clock.now_s() < truth + 60, "restart at %d" % (b.clock.now_s() - truth))
+    mptest.eq(b.clock.signed_s, truth + 5)
 
 
 def _fail_all_writes():
@@ -148,6 +193,24 @@ def test_newer_prepay_record_stops_the_start_without_ota_config_too():
     mptest.true(b is None or b.prepay.led.balance_minor == bal,
                 "record rebuilt: balance %d -> %d (%s)"
                 % (bal, b.prepay.led.balance_minor if b else 0, b and b.prepay.recovered))
+
+
+def test_newer_floor_record_stops_the_start_too():
+    # the floor record (core/floor.py: used-up command seqs, reserved event seqs) in a newer
+    # format: an older bundle (a rollback, a cable deploy) that read it as empty would take
+    # a command seq again and number events the head-end has seen; it must stop instead
+    a = fresh()
+    mptest.eq(command(a, 5, "recharge", {"txn": "r-1", "amount": 5000})["code"], "ok")
+    rec = a.store.load("floor")
+    mptest.eq(rec.get("cmd"), 5)
+    a.store.save("floor", {"v": 2, "seqs": [5, rec.get("evt")]})   # a later bundle's shape
+    err = None
+    try:
+        fresh(wipe=False)
+    except ValueError as e:
+        err = str(e)
+    mptest.true(err is not None and "floor" in err, "started over a newer floor: %r" % err)
+    mptest.eq(a.store.load("floor").get("v"), 2, "the newer record is left as it was")
 
 
 def test_time_op_during_probation_does_not_end_the_health_window():

@@ -125,4 +125,32 @@ def test_unauthenticated_time_cannot_strand_the_clock_in_the_future():
     mptest.true(c.now_s() < truth + 3600, "clock at %d, truth %d" % (c.now_s(), truth))
 
 
+def test_spoofed_time_within_the_bound_is_undone_by_the_signed_time_op():
+    # the bound (net/timesync.py NET_UNSYNCED_MAX_S) still lets a spoofer move an unsynced
+    # clock up to a week ahead; the head-end's signed `time` op must bring it back at once
+    # (down to the last signed time, never below), and network time may never rewind it
+    vt = VirtualTime(T0, epoch=2000)
+    rtc = FakeRTC(vt)
+    c = RtcClock(T0, RtcMemory(rtc), rtc, tm=vt)
+    c.set_now(T0)                                       # signed: the floor of truth
+    rtc.mem = b""                                       # a power cut: RTC memory lost
+    c = RtcClock(T0, RtcMemory(rtc), rtc, tm=vt)
+    c.signed_s = T0                                     # the app restores it (clock record)
+    mptest.eq(c.ok, False)
+    applied, d = timesync.offer(c, T0 + timesync.NET_UNSYNCED_MAX_S, "ntp")
+    mptest.eq((applied, d), (True, timesync.NET_UNSYNCED_MAX_S), "within the bound")
+    vt.advance(60000)
+    applied, why = timesync.offer(c, T0 + 60, "ntp")    # the real NTP cannot rewind it
+    mptest.eq(applied, False, why)
+    mptest.true(c.now_s() > T0 + 86400)
+    c.set_now(T0 + 60)                                  # the head-end's correction
+    mptest.eq(c.now_s(), T0 + 60, "rewound at once, not held")
+    vt.advance(5000)
+    mptest.eq(c.now_s(), T0 + 65, "and running")
+    mptest.raises(ValueError, c.set_now, T0 - 400)      # below the last signed time
+    # the rewound time survives a reset (RTC memory kept): no floor above it on the RTC
+    c2 = RtcClock(T0 + 65, RtcMemory(rtc), rtc, tm=vt)
+    mptest.eq(c2.now_s(), T0 + 65)
+
+
 mptest.main(globals())

@@ -62,6 +62,16 @@ def test_config_validates_every_part_before_applying_any():
     mptest.eq((a.driver.rcfg["pulse_ms"], a.prepay.cfg["warn_pct"]), (100, [20]))
 
 
+def test_config_sets_the_shells_report_s_as_the_config_op_does():
+    a = fresh()
+    service.login(PIN)
+    service.config(report_s=300)          # the field guide's example
+    mptest.eq(a.commands.setting("report_s", 60), 300)
+    mptest.raises(ValueError, service.config, report_s=None)
+    mptest.raises(ValueError, service.config, report_s=5, warn_pct=[20])
+    mptest.eq((a.commands.setting("report_s", 60), a.prepay.cfg["warn_pct"]), (300, [30, 10]))
+
+
 def test_config_view_prints_no_secret():
     a = fresh()
     service.config()
@@ -97,6 +107,56 @@ def test_failed_save_of_a_console_action_changes_nothing():
         del core.store.open
     mptest.true(str(e).startswith("storage"), str(e))
     mptest.true("relay_fault" in a.prepay.alarms, "cleared in RAM but not saved")
+
+
+def _failing_prepay_writes():
+    import core.store
+    real = open
+
+    def full(path, mode="r", *args):
+        if "w" in mode and "/prepay." in path:
+            raise OSError(5)
+        return real(path, mode, *args)
+    core.store.open = full
+
+
+def test_login_on_a_failing_flash_answers_storage_and_opens_no_session():
+    a = fresh()
+    n = len(a.prepay.pending_events())
+    _failing_prepay_writes()
+    import core.store
+    try:
+        e = mptest.raises(ValueError, service.login, PIN)
+    finally:
+        del core.store.open
+    mptest.true(str(e).startswith("storage"), str(e))
+    mptest.true(not service._logged_in(a.clock.now_s()), "a session although the login failed")
+    mptest.eq(len(a.prepay.pending_events()), n, "the unsaved audit event is left behind")
+    mptest.raises(service.Denied, service.clear, "relay_fault")
+    service.login(PIN)                  # the flash is back: the same PIN opens a session
+
+
+def test_bad_login_on_a_failing_flash_is_refused_with_a_specific_error():
+    a = fresh()
+    _failing_prepay_writes()
+    import core.store
+    try:
+        e = mptest.raises(ValueError, service.login, "999999")
+    finally:
+        del core.store.open
+    mptest.true(str(e).startswith("storage"), str(e))
+    mptest.true(not service._logged_in(a.clock.now_s()))
+
+
+def test_resume_on_a_failing_flash_answers_storage_and_does_not_restart():
+    a = fresh()
+    _failing_prepay_writes()
+    import core.store
+    try:
+        e = mptest.raises(ValueError, service.resume)    # not SystemExit: nothing restarted
+    finally:
+        del core.store.open
+    mptest.true(str(e).startswith("storage"), str(e))
 
 
 mptest.main(globals())

@@ -123,6 +123,39 @@ def test_corrections_survive_reset_and_deep_sleep_in_rtc_memory():
     mptest.true(c3.mono_s() >= c2.mono_s())
 
 
+def test_step_back_still_held_across_a_reset():
+    # a step back held still, then a watchdog reset: the app saved the held time as the
+    # floor (core/clock_floor.py, at every step), so the wall clock holds on, never goes back
+    vt = VirtualTime(T0, epoch=2000)
+    c, rtc = make(vt)
+    c.set_now(T0 + 3600)
+    c.set_now(T0 + 3600 - 250)
+    held = c.now_s()
+    mptest.eq(held, T0 + 3600)
+    vt.advance(10000)
+    c2, _ = make(vt, floor_s=held, mem=rtc.mem)
+    mptest.eq(c2.now_s(), held, "held across the reset")
+    vt.advance(250000)
+    mptest.eq(c2.now_s(), T0 + 3600 + 10, "running again once caught up")
+
+
+def test_signed_rewind_only_down_to_the_last_signed_time():
+    for make_clock in ("rtc", "sim"):
+        vt = VirtualTime(T0)
+        if make_clock == "rtc":
+            c, rtc = make(vt)
+        else:
+            import simclock
+            c = simclock.SimClock(1, T0, synced=False)
+        c.set_now(T0 + 100)
+        c.set_now(T0 + 80000, False)                  # an unsigned step (network time)
+        mptest.raises(ValueError, c.set_now, T0 + 1000, False)   # unsigned: no rewind
+        mptest.raises(ValueError, c.set_now, T0 + 99)            # below the signed time
+        c.set_now(T0 + 100)
+        mptest.eq(c.now_s(), T0 + 100, make_clock)
+        mptest.eq(c.signed_s, T0 + 100)
+
+
 def test_rtc_memory_shared_with_the_driver():
     vt = VirtualTime(T0)
     c, rtc = make(vt)

@@ -211,8 +211,10 @@ def test_selftest_reads_parts_and_config_validates():
     mptest.true(any("relay_fb" in l for l in OUT))
     mptest.raises(service.Denied, service.config, report_s=30)
     service.login(PIN)
+    a.prepay.cmd = {}                  # the record's command part, where the shell's keys live
     service.config(report_s=30)
-    mptest.eq(a.prepay.cfg["report_s"], 30)
+    mptest.eq(a.prepay.cmd["app"]["report_s"], 30)
+    mptest.raises(ValueError, service.config, report_s=5)       # 10..86400, as the config op
     before = json.dumps(a.prepay.cfg)
     mptest.raises(ValueError, service.config, no_such_key=1)
     mptest.eq(json.dumps(a.prepay.cfg), before)

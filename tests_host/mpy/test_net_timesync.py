@@ -50,8 +50,12 @@ def clock(ok):
 
 def test_offer_rules():
     c = clock(ok=False)
-    mptest.eq(timesync.offer(c, T0 + 5 * 86400, "cclk"), (True, 5 * 86400), "unsynced: any step")
+    mptest.eq(timesync.offer(c, T0 + 5 * 86400, "cclk"), (True, 5 * 86400), "unsynced: a week")
     mptest.eq(c.ok, True)
+    for d in (timesync.NET_UNSYNCED_MAX_S + 1, 4102444000 - T0, -301, -86400):
+        c = clock(ok=False)
+        applied, why = timesync.offer(c, T0 + d, "ntp")
+        mptest.eq((applied, c.now_s(), c.ok), (False, T0, False), "unsynced, %d s: %s" % (d, why))
     c = clock(ok=True)
     mptest.eq(timesync.offer(c, T0 + 1, "ntp"), (False, 1), "noise left alone")
     mptest.eq(timesync.offer(c, T0 + 600, "ntp"), (True, 600), "drift trimmed")

@@ -109,6 +109,65 @@ def test_lockout_survives_reboot_and_clock_jump_back_is_capped():
     mptest.eq(e2.locked_s(5), 512 * 60)
 
 
+def test_lockout_runs_on_the_monotonic_clock_across_clock_steps_and_reboots():
+    # generated wall-clock steps either way (network time, the `time` op, an RTC lost at a
+    # power cut) and reboots mid-lock: the lock ends when, and only when, its full length of
+    # monotonic time has passed since the wrong code (the time the meter was off not counted)
+    from core.store import Store
+    random.seed(31)
+    for trial in range(20):
+        d = tmpdir("lockmono%d" % trial)
+        mono = [0]
+        p, e = boot(d, cfg())
+        e = entry.TokenEntry(p, cfg(), mono_s=lambda: mono[0])
+        wall = 1800000000
+        for _ in range(3):
+            r = e.enter("000000000", wall)
+        want = entry.lock_s(3)
+        mptest.eq(r["locked_s"], want)
+        waited = 0
+        while True:
+            k = random.choice(("wait", "step", "reboot"))
+            if k == "wait":
+                s = random.randint(1, 40)
+                mono[0] += s
+                wall += s
+                waited += s
+            elif k == "step":
+                wall += random.choice((-86400 * 3, -300, 900, 86400, 40 * 86400))
+            else:
+                p.save()                 # a batch save holds the remaining seconds
+                mono[0] = random.randint(0, 10)   # a new boot: mono counts from there
+                p = type(p)(Store(d), "electricity", cfg(), wall)
+                e = entry.TokenEntry(p, cfg(), mono_s=lambda: mono[0])
+            left = e.locked_s(wall)
+            mptest.true(left <= entry.LOCK_MAX_S)
+            if waited < want:
+                mptest.true(left >= want - waited, "%d s left after %d s of %d (%s)"
+                            % (left, waited, want, k))
+                mptest.eq(e.enter("123456789", wall)["result"], "locked")
+            if left == 0:
+                break
+        # a save during the lock then a reboot never resumed less than what was left
+        mptest.true(waited >= want, "ended after %d s of a %d s lock" % (waited, want))
+
+
+def test_lockout_of_an_older_record_carries_over():
+    # a record written by a bundle that kept the lock's wall-clock end (lock_until_s only)
+    from core.store import Store
+    d = tmpdir("lockold")
+    p, e = boot(d, cfg())
+    p.ext["paygo"] = {"last": 0, "used": [0], "fails": 5, "lock_until_s": 1000 + 240}
+    p.save()
+    p2 = type(p)(Store(d), "electricity", cfg(), 1000)
+    mono = [7]
+    e2 = entry.TokenEntry(p2, cfg(), mono_s=lambda: mono[0])
+    mptest.eq(e2.locked_s(1000), 240)
+    mptest.eq(e2.locked_s(1000 + 86400), 240, "then counted on the monotonic clock")
+    mono[0] += 240
+    mptest.eq(e2.locked_s(1000), 0)
+
+
 def test_corrupt_state_refused():
     from core.store import Store
     for bad in ({"last": -1, "used": [], "fails": 0, "lock_until_s": 0},

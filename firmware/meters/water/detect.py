@@ -8,6 +8,21 @@ from meters.water.magnetic import Magnetic
 
 
 class Detect:
+    def _follow_clears(self):
+        # a remote or console clear ends an alarm in the prepay record (validated, then saved
+        # with its command); the detectors follow the record here, as meters/electricity/
+        # does, so a refused or rolled-back clear changes nothing
+        al, la = self.p.alarms, self.p.supply.latches
+        if self.burst.active and "burst" not in al and "burst" not in la:
+            self.burst.reset()          # a burst must build up for burst_s again
+            self.flash_dirty = True
+        n = Magnetic.NAME
+        if self.mag.latched and not self.mag.present and n not in al and n not in la:
+            self.mag.clear()
+            self.flash_dirty = True
+        if self.valve.fault and "valve_fault" not in al:
+            self.valve_retry = True     # try the travel once more
+
     def _raise(self, name, now_s, latch=False, **fields):
         self.p.alarm(name, now_s, latch=latch, **fields)
         self.flash_dirty = True

@@ -123,6 +123,7 @@ class Driver(Detect):
         # the mark and the remainder change together with the balance (same record)
         m["f"], m["r"], m["rem"], m["t"] = f, r, total_ml % 1000, max(t0, now_s)
         m["rml"] += drev * self.mlpp   # reverse register: counted, never billed
+        self._follow_clears()
         mono = self.b.clock.mono_s()
         mt = self.mono_t
         mdt = mono - mt if mt is not None and mono >= mt else 0
@@ -248,16 +249,11 @@ class Driver(Detect):
         return None
 
     def can_clear(self, alarm, remote):
+        # a rule only, with no effect: the clear may still be refused (alarm not active) or
+        # rolled back (its save failed); _follow_clears acts once it is in the record
         if alarm == Magnetic.NAME:
-            if not self.mag.can_clear():
-                return False
-            self.mag.clear()
-            return True
-        if alarm == "burst":
-            self.burst.reset()
-            return True
-        if alarm == "valve_fault":
-            self.valve_retry = True    # try the travel once more
+            return self.mag.can_clear()
+        if alarm in ("burst", "valve_fault"):
             return True
         # leak_suspected, reverse_flow, dry, battery_*: cleared by their condition only
         return False
