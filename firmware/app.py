@@ -1,17 +1,20 @@
 # The shell (docs/architecture.md "The app loop"): loads config.json, builds store, prepay,
 # board, driver, outbox and link, and runs the loop. Metering and safety run first on every
-# tick and never wait on the network: link.service() is non-blocking.
+# tick and never wait on the network: link.service() is non-blocking. The link's side of the
+# shell (callbacks, outbox pump, state, telemetry, sessions) is app_link.py; config.json's
+# checks are app_config.py.
 import gc
-import json
 import time
 from core.clock_floor import ClockFloor
 from core.store import Store
 from core.prepay import Prepay
 from core.eventlog import EventLog
-from core.commands import Commands, supply_state
+from core.commands import Commands
 from link.outbox import Outbox
 from link.mqtt import Link
 from core import frame
+from app_config import load_config, broker
+from app_link import AppLink, REBOOT  # noqa: F401 (main.py reads app.REBOOT)
 import app_safety
 import app_net
 
@@ -20,13 +23,7 @@ try:
 except ImportError:
     FW = "1.0.0"
 APP = None              # the running App, for the technician console (service.py)
-REBOOT = 3              # run() result: the `reboot` op asked for a restart
 REPORT_S = 60           # default telemetry interval, sim seconds (config op "report_s")
-SESSION_MAX_MS = 30000  # water: a session ends at the latest after this (real ms; the
-                        # driver's session_max_ms() when it has one)
-SESSION_QUIET_MS = 1500 # ... or once the outbox is empty and nothing has come in for this
-                        # long after CONNACK and the SUBACK (queued commands arrive then)
-SUB_ALARM = "subscribe_refused"   # the broker refused the cmd subscription (an ACL)
 BUSY_MS = 20            # loop pace while a session or the keypad LED is running
 WDT_FEED_MS = 1000      # longest sleep with a watchdog (hal/guard.py: 30 s timeout)
 
@@ -34,90 +31,9 @@ WDT_FEED_MS = 1000      # longest sleep with a watchdog (hal/guard.py: 30 s time
 # 0.25 per kWh, 2.00 per m3 of water, 1.00 per m3 of gas, in minor units of 1/100.
 DEFAULT_TARIFF = {"electricity": {"price": 25000}, "water": {"price": 200000},
                   "gas": {"price": 100000}}
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
 
 
-def _bad(msg):
-    raise ValueError("invalid config.json: " + msg)
-
-
-def load_config(flash):
-    """config.json -> dict; ValueError with a clear reason when missing or invalid."""
-    path = flash.rstrip("/") + "/config.json"
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise ValueError("missing %s (provision it: tools/headend.py provision <dir>)" % path)
-    try:
-        c = json.loads(text)
-    except ValueError:
-        _bad("not JSON")
-    if not isinstance(c, dict):
-        _bad("not a JSON object")
-    mid = c.get("id")
-    if not isinstance(mid, str) or not 1 <= len(mid) <= 40 or [x for x in mid if x not in _ID_CHARS]:
-        _bad("id must be 1-40 chars of [A-Za-z0-9_.:-]")
-    if c.get("kind") not in ("electricity", "water", "gas"):
-        _bad("kind must be electricity, water or gas")
-    try:
-        frame.parse_key(c.get("key"))
-    except ValueError:
-        _bad("key must be 64 hex characters")
-    b = c.get("broker")
-    if not isinstance(b, str) or not (b.startswith("mqtt://") or b.startswith("mqtts://")):
-        _bad("broker must be mqtt://host:port or mqtts://host:port")
-    root = c.get("root", "meters")
-    if not isinstance(root, str) or not root or [x for x in root if x in "#+"] or root.endswith("/"):
-        _bad("root must be a topic prefix without wildcards")
-    if c.get("board", "sim") != "sim" and "sim_speed" in c:
-        _bad("sim_speed is for the sim board only")
-    for k in ("username", "password"):
-        v = c.get(k)
-        if v is not None and (not isinstance(v, str) or not 1 <= len(v) <= 128):
-            _bad(k + " must be a string of 1-128 characters")
-    for k in ("config", "tariff", "tls"):
-        if k in c and not isinstance(c[k], dict):
-            _bad(k + " must be an object")
-    for k, lo, hi in (("sim_speed", 1, 1000000), ("keepalive_s", 5, 3600), ("backoff_max_s", 1, 3600)):
-        v = c.get(k)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
-            _bad("%s must be an integer %d..%d" % (k, lo, hi))
-    return c
-
-
-def broker(conf, flash):
-    """-> (host, port, ssl context or None) from "broker" and the optional "tls" object
-    {"ca": file, "cert": file, "key": file} (paths relative to the flash dir)."""
-    u = conf["broker"]
-    secure = u.startswith("mqtts://")
-    hp = u.split("://", 1)[1].split("/", 1)[0]
-    host, _, port = hp.rpartition(":")
-    if not host:
-        host, port = hp, ""
-    try:
-        port = int(port) if port else (8883 if secure else 1883)
-    except ValueError:
-        _bad("broker port must be a number")
-    if not host or not 0 < port < 65536:
-        _bad("broker must be mqtt://host:port")
-    if not secure:
-        return host, port, None
-    # link/tls.py builds the context on the port's built-in `tls` module (the `ssl` wrapper is
-    # frozen and MICROPYPATH hides it) and turns PEM files into the DER this mbedTLS reads
-    from link import tls
-
-    def read(name):
-        with open(name if name.startswith("/") else flash.rstrip("/") + "/" + name, "rb") as f:
-            return f.read()
-    try:
-        ctx = tls.context(conf.get("tls") or {}, read)
-    except ValueError as e:
-        _bad(str(e))
-    return host, port, ctx
-
-
-class App:
+class App(AppLink):
     def __init__(self, flash):
         global APP
         self.flash = flash
@@ -142,7 +58,7 @@ class App:
         now = self.clock.now_s()
         cfg = dict(conf.get("config") or {})
         cfg["tariff"] = conf.get("tariff") or cfg.get("tariff") or DEFAULT_TARIFF[self.kind]
-        if conf.get("paygo") or cfg.get("paygo"):     # issue: "paygo" at the top of config.json
+        if conf.get("paygo") or cfg.get("paygo"):     # "paygo" at the top of config.json (docs/offline-topup.md)
             cfg["paygo"] = conf.get("paygo") or cfg.get("paygo")
         mod = __import__("meters." + self.kind, None, None, ("Driver",))
         Driver = mod.Driver
@@ -173,7 +89,6 @@ class App:
         link.subscribe_on_connect(self.topic + "cmd", 1)
         if getattr(board, "SIM", False):
             link.subscribe_on_connect(self.topic + "sim", 0)
-        link.set_callback(self._on_message)   # umqtt.simple API (also what subscribe asserts on)
         link.on_message = self._on_message
         link.on_connect = self._on_connect
         link.on_puback = self._on_puback
@@ -225,104 +140,6 @@ class App:
         self._tick_wall = t_s
         self.tick_due_m = c.mono_s() + t_s - c.now_s()
 
-    # ---- link callbacks -----------------------------------------------------------
-    def _on_connect(self, link):
-        self.inflight = None             # resend the outbox head: the cloud dedupes by seq
-        self.last_state = None           # retained state on every connect
-        if self.session_ms is not None:  # a session's time counts from the connect, not
-            self.session_ms = self.clock.ticks_ms()   # from a slow radio bring-up
-        now = self.clock.now_s()
-        self.publish_state(now)
-        if not self.always_online:
-            self._telemetry(now)         # water: a session is its only chance to report
-
-    def _on_suback(self, topic, granted):
-        # commands cannot arrive on a refused subscription: an alarm the head-end sees in the
-        # retained state and the outbox (the link retries the SUBSCRIBE with backoff)
-        now = self.clock.now_s()
-        p = self.prepay
-        if not granted and SUB_ALARM not in p.alarms:
-            p.alarm(SUB_ALARM, now, topic=topic.decode())
-        elif granted and SUB_ALARM in p.alarms:
-            p.alarm_clear(SUB_ALARM, now)
-        self.drain(now)
-        self.publish_state(now)
-
-    def _on_puback(self, pid):
-        f = self.inflight
-        if f and f[0] == pid:
-            self.inflight = None
-            try:
-                self.outbox.acked(f[1])
-            except OSError:
-                pass                      # ack pointer not written: Store.failing, retried
-
-    def _on_message(self, topic, payload, retained):
-        now = self.clock.now_s()
-        t = topic.decode() if isinstance(topic, bytes) else topic
-        if t == self.topic + "cmd":
-            if retained:
-                return                    # never obey a retained command (domain.md pitfalls)
-            if payload is None:
-                ack = self.commands.too_large(now)
-            else:
-                ack = self.commands.handle(payload, now, self.clock.ticks_ms())
-            if ack is None:
-                return
-            self.link.publish_now(self.topic + "ack", json.dumps(ack).encode(), qos=1)
-            if ack["ok"]:                 # act on it now (a water meter's valve), not at the
-                self.next_tick_s = min(self.next_tick_s, now + 1)    # next timer wake
-            if self.commands.reboot_requested or self._clock_stepped(now):
-                self.stop_code = REBOOT
-        elif t == self.topic + "sim":
-            try:
-                self._sim(json.loads(payload), now)
-            except (ValueError, TypeError) as e:
-                self.prepay.emit("sim_rejected", now, reason=str(e)[:60])
-            except Exception as e:        # a driver bug: contained like a failed tick
-                app_safety.tick_fault(self, "sim", e, now)
-        try:
-            self.drain(now)
-        except Exception as e:
-            app_safety.tick_fault(self, "shell", e, now)
-
-    def _clock_stepped(self, now):
-        """After a command: keep a step of the clock (the signed `time` op) in the clock
-        record at once. -> True when it rewound the wall clock (a signed step back past an
-        unauthenticated time, docs/protocol.md op time): the meter restarts once the ack is
-        out, so no part keeps a schedule in the wall time it had."""
-        after = self.clock.now_s()
-        try:
-            self.clock_floor.maybe_save(after)
-        except OSError:
-            pass                         # retried at the next tick
-        return after < now
-
-    def _sim(self, msg, now):
-        if not isinstance(msg, dict):
-            raise ValueError("sim message must be an object")
-        rest = dict(msg)
-        b = rest.pop("button", None)
-        k = rest.pop("keypad", None)
-        # validate every field before acting on any (a bad field must not press the button)
-        if b is not None and b != "press":
-            raise ValueError("button must be \"press\"")
-        if b is not None and self.minimal:
-            raise ValueError("minimal mode: the button is held")   # no driver code runs
-        if k is not None:
-            if not isinstance(k, str) or not k or [c for c in k if c not in "0123456789*#"]:
-                raise ValueError("keypad must be a string of digits")
-            if self.token_entry is None:
-                raise ValueError("no keypad: config.json has no paygo")
-        if rest:
-            self.driver.sim(rest)        # the driver validates all its fields, then applies
-        if b is not None:
-            self.driver.button(now)
-        if k is not None:
-            self.token(k, now)
-        # a button or magnet may wake the meter at once: do not wait for the scheduled tick
-        self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
-
     def token(self, digits, now):
         """A keypad entry (the sim topic and the console come here).
         Nothing escapes: a failure inside, or a failed save, leaves the ledger and the
@@ -341,94 +158,6 @@ class App:
             return res
 
     # ---- loop pieces --------------------------------------------------------------------
-    def drain(self, now):
-        p = self.prepay
-        evs = p.pending_events()
-        if not evs:
-            return
-        done = 0
-        try:
-            # each seq durable (reserved in the floor record) before its event can leave
-            p.floor.reserve_evt(evs[-1]["seq"])
-            for e in evs:
-                self.outbox.append(e)   # durable before it counts as delivered
-                done = e["seq"]
-                self.eventlog.append(e)
-        except OSError as e:
-            # flash full or failing: the rest stay pending (in RAM, and in the prepay record
-            # when it saves) and the next drain retries; metering and safety go on, and
-            # storage_fault stands until the outbox is written again
-            self.store.failing["outbox.log"] = e.args[0] if e.args else 0
-        else:
-            self.store.failing.pop("outbox.log", None)
-        if done:
-            p.events_delivered(done)
-
-    def _pump(self):
-        if self.inflight is None and self.link.up():
-            h = self.outbox.head()
-            if h:
-                pid = self.link.publish_now(self.topic + "evt", h[1], qos=1)
-                if pid:
-                    self.inflight = (pid, h[0])
-
-    def publish_state(self, now):
-        p = self.prepay
-        key = (supply_state(p), tuple(sorted(p.alarms)))
-        if key == self.last_state or not self.link.up():
-            return
-        self.last_state = key
-        st = {"online": True, "ts": now, "kind": self.kind, "fw": FW, "supply": key[0],
-              "alarms": list(key[1]), "balance": p.balance_minor, "net": app_net.info(self)}
-        self.link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1, retain=True)
-
-    def _telemetry(self, now):
-        p = self.prepay
-        t = {"ts": now, "balance": p.balance_minor, "supply": supply_state(p),
-             "price": p.price_now(now), "register": getattr(p, "register", 0),
-             "net": app_net.info(self)}
-        t.update(self.driver.telemetry(now))
-        # the link's counters since boot, zeros left out (docs/protocol.md §7)
-        t["link"] = dict((k, v) for k, v in self.link.stats().items() if v)
-        self.link.publish_now(self.topic + "tele", json.dumps(t).encode(), qos=0)
-
-    def _session_start(self, now):
-        # water (ALWAYS_ONLINE False): asked BEFORE the app drains the events, so the driver
-        # sees the new ones (warnings, alarms) in prepay.pending_events()
-        if self.session_ms is None and self.driver.session_due(now):
-            self.session_ms = self.clock.ticks_ms()
-            self.link.want = True
-
-    def _session(self):
-        # ... collect queued commands, flush the outbox, then say "asleep" and disconnect.
-        # The quiet window counts from CONNACK / SUBACK / the last packet in, never from the
-        # session start: a slow connect (TLS on an ESP32) must not cut the session at CONNACK
-        link = self.link
-        if self.session_ms is None:
-            return
-        age = time.ticks_diff(self.clock.ticks_ms(), self.session_ms)
-        drained = link.up() and not len(self.outbox) and self.inflight is None
-        idle = (drained and link.settled() and not link.pending_tx()
-                and link.quiet_ms() >= SESSION_QUIET_MS)
-        if self.ota is not None and self.ota.busy():
-            idle = False                 # an update is pulling chunks this session
-        cap = getattr(self.driver, "session_max_ms", None)
-        if idle or age > (cap() if cap else SESSION_MAX_MS):
-            now = self.clock.now_s()
-            if link.up():
-                st = {"online": False, "asleep": True, "ts": now,
-                      "next_session_s": now + max(1, self.driver.period_s())}
-                if link.publish_now(self.topic + "state", json.dumps(st).encode(), qos=1,
-                                    retain=True) is None:
-                    link.close()     # not queued: no DISCONNECT, so the will says offline
-                self.last_state = None
-            link.want = False
-            self.session_ms = None
-            # not delivered (no broker, outbox left): the driver retries with backoff, so the
-            # next wake may come sooner than the one planned at the last tick
-            self.driver.session_end(now, drained)
-            self.next_tick_s = min(self.next_tick_s, now + max(1, self.driver.period_s()))
-
     def tick(self):
         """Metering and safety. Nothing escapes: a part that raises puts the meter in its
         fail-safe state with a tick_fault alarm (app_safety.tick_fault), the rest goes on."""
@@ -508,8 +237,9 @@ class App:
 
     def _idle_ms(self, d):
         """How long the loop may sleep: until the next tick, a packet (idle() returns at
-        once), the link's next timed job or the interface's next poll; at BUSY_MS steps while a water session or the
-        keypad LED needs the loop; never longer than WDT_FEED_MS while a watchdog runs."""
+        once), the link's next timed job or the interface's next poll; at BUSY_MS steps
+        while a water session or the keypad LED needs the loop; never longer than
+        WDT_FEED_MS while a watchdog runs."""
         # the link's timers only while the interface is up: the link is serviced only then,
         # so a connect it wants "now" stays due and would spin the loop
         t = self.link.due_ms() if self.net_up else app_net.due_ms(self)

@@ -99,7 +99,7 @@ def minimal_tick(app, now_s):
     """Crash-loop mode: no metering and no prepay.tick (the ledger stays untouched). The
     guard's first loop() call runs the driver's safe_stop (gas valve closed, relay held);
     what must keep running is the valve's end-stop watch, so a close started by safe_stop
-    stops its motor at the end stop (or times out into valve_fault, domain.md)."""
+    stops its motor at the end stop (or times out into valve_fault, docs/gas.md, docs/water.md)."""
     watch_valve(app, now_s)
     app.drain(now_s)
     app.next_tick_s = now_s + MINIMAL_TICK_S

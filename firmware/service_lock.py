@@ -11,6 +11,8 @@
 # therefore never shorten a lockout; it can lengthen one by at most LOCK_MAX_S.
 import json
 
+from core.check import is_int
+
 LOCK_FILE = "service_lock.json"
 LOCK_FAILS = 3
 LOCK_BASE_S = 10
@@ -34,10 +36,10 @@ def _read(root):
     if not isinstance(d, dict):
         return 0, 0
     n = d.get("fails")
-    if type(n) is not int or n < 0:
+    if not is_int(n) or n < 0:
         return 0, 0
     left = d.get("wait_s")
-    if type(left) is not int or left < 0:
+    if not is_int(left) or left < 0:
         left = lock_s(n)        # a record of the wall-clock firmware (until_s): wait in full
     return n, min(left, LOCK_MAX_S)
 

@@ -12,11 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+MPYPATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy", "tests_host/mpy/rigs"))
 collect_ignore_glob = ["mpy/*"]  # MicroPython scripts, run by test_mpy_suites.py
 HEAP = os.environ.get("MPY_HEAP", "64k")
-
-
 
 
 # The heap of every whole-app run (firmware/main.py or an App built in a test script) from
@@ -44,12 +42,12 @@ def app_bundle():
 
 
 def app_path():
-    """MICROPYPATH of a whole-app run: the bundle (+ its lib/) and tests_host/mpy (launchers
-    and rigs stay source); the source tree with MPY_SOURCE=1."""
+    """MICROPYPATH of a whole-app run: the bundle (+ its lib/), tests_host/mpy and its rigs/
+    (launchers and rigs stay source); the source tree with MPY_SOURCE=1."""
     b = app_bundle()
     if b is None:
         return MPYPATH
-    return "%s:%s:%s" % (b, b / "lib", ROOT / "tests_host" / "mpy")
+    return "%s:%s:%s:%s" % (b, b / "lib", ROOT / "tests_host" / "mpy", ROOT / "tests_host" / "mpy" / "rigs")
 
 
 def app_main():

@@ -51,7 +51,8 @@ def build(out, version, patch=None):
 def run_mpy(script, args=(), heap="256k", cwd=None, timeout=300, env=None, path=None):
     """tests_host/mpy/<script> on the real port, the firmware from a bundle dir `path`."""
     e = dict(os.environ)
-    e["MICROPYPATH"] = "%s:%s/lib:%s" % (path, path, ROOT / "tests_host" / "mpy")
+    e["MICROPYPATH"] = "%s:%s/lib:%s:%s" % (path, path, ROOT / "tests_host" / "mpy",
+                                            ROOT / "tests_host" / "mpy" / "rigs")
     e.update(env or {})
     return subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap,
                            str(ROOT / "tests_host" / "mpy" / script)] + [str(a) for a in args],

@@ -1,5 +1,5 @@
 """Block-level power cuts on real LittleFS v2 (vfs.VfsLfs2 over a Python block device in
-MicroPython; shared/toolchain.md). For one credit + save of a full Prepay record, every
+MicroPython; the block device protocol of MicroPython's docs/library/vfs.rst). For one credit + save of a full Prepay record, every
 prefix k of its device operations is cut (the device keeps the first k, then OSError(5));
 the remounted flash must give exactly the old or the new ledger.
 

@@ -12,7 +12,7 @@ Asserted after every restart:
 
 POWERLOSS_TRIALS (default 300) scales the trial count; two independent chains run in
 parallel threads (each on its own flash dir). SIGKILL on the unix port ends the process at
-once, like a power cut (shared/toolchain.md); OS page cache survives it, so this tests the
+once, like a power cut; OS page cache survives it, so this tests the
 order of writes, and tests_host/test_core_lfs.py covers cuts at the flash-block level.
 """
 import itertools

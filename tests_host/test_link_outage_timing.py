@@ -1,4 +1,4 @@
-"""Metering and safety never wait on the network (issue 3): an electricity meter with a tiny
+"""Metering and safety never wait on the network (docs/architecture.md): an electricity meter with a tiny
 balance and a 2 kW motor-like load (pf 0.7: a resistive step trips the malicious-load
 detector instead) must open its relay for lack of credit at the SAME simulated second
 with a healthy broker, a REFUSED one (nothing listens) and a HUNG one (accepts TCP, never

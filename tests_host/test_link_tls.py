@@ -1,4 +1,4 @@
-"""mqtts:// end to end on loopback (issue 3, docs/protocol.md §10): a CA, a server certificate
+"""mqtts:// end to end on loopback (docs/protocol.md §10): a CA, a server certificate
 for 127.0.0.1/localhost and a client certificate are generated with the openssl CLI; mosquitto
 runs a TLS listener that requires client certificates (and a plain loopback listener for the
 head-end). The real firmware (main.py on the unix port, sim board) must connect, answer a

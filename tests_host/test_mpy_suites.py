@@ -46,7 +46,7 @@ def test_mpy_suite_32bit_frozen(script, tmp_path):
     # .frozen only: the firmware, the sim board and umqtt are in the binary (tools/build_native.py)
     cmd = [MICROPYTHON32, "-X", "heapsize=" + script_heap(script, HEAP), str(script)]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, MICROPYPATH=".frozen:%s" % (HERE / "mpy")))
+                       env=dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (HERE / "mpy", HERE / "mpy" / "rigs")))
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     last = [l for l in r.stdout.splitlines() if l.endswith("failed")]

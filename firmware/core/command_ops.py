@@ -2,6 +2,8 @@
 # core/commands.py's Commands: each validates its args (ValueError: bad_args, nothing
 # changed) and then acts on the Prepay facade or the driver. Kept apart from the frame,
 # seq and ack logic so that each module stays small.
+from core.check import int_in, is_id
+
 APP_KEYS = ("report_s",)   # config keys the shell owns (not core, not driver)
 TOKEN_TXN = "tok-"         # txn prefix of offline-token credits (docs/protocol.md §5)
 # the shell's own alarms: a remote or console `clear` may end them whatever the driver's
@@ -23,20 +25,6 @@ def may_clear(driver, owners, name, remote):
 # ends anyway (selfcheck): their seq is durable in the floor record before they run.
 SAVED = ("recharge", "supply", "tariff", "config", "clear", "emergency")
 OPS = ("recharge", "supply", "tariff", "config", "clear", "time", "status", "emergency", "reboot")
-_ID_OK = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _valid_id(v):
-    if not isinstance(v, str) or not 1 <= len(v) <= 40:
-        return False
-    for c in v.encode():
-        if c not in _ID_OK:
-            return False
-    return True
 
 
 def _only(a, keys):
@@ -47,8 +35,8 @@ def _only(a, keys):
 
 def check_app(app):
     r = app.get("report_s")
-    if "report_s" in app and (not _is_int(r) or not 10 <= r <= 86400):
-        raise ValueError("report_s must be 10..86400")
+    if "report_s" in app:
+        int_in(r, "report_s", 10, 86400)
 
 
 class Ops:
@@ -56,16 +44,13 @@ class Ops:
         _only(a, ("txn", "amount"))
         txn = a.get("txn")
         amount = a.get("amount")
-        if not _valid_id(txn):
+        if not is_id(txn):
             raise ValueError("txn must be 1-40 chars of [A-Za-z0-9_.:-]")
         if txn.startswith(TOKEN_TXN):
             # offline tokens credit under "tok-<count>" (paygo/entry.py): a remote txn there
             # would make that token credit nothing
             raise ValueError("txn prefix tok- is reserved for offline tokens")
-        if not _is_int(amount):
-            raise ValueError("amount must be an integer (minor units)")
-        if amount <= 0:
-            raise ValueError("amount must be > 0")
+        int_in(amount, "amount", 1)
         # the configured maximum (core config recharge_max_minor) is checked by prepay.recharge
         return None if self.prepay.recharge(txn, amount, now_s, via="remote") else "dup"
 
@@ -78,8 +63,8 @@ class Ops:
 
     def _op_tariff(self, a, now_s):
         from_s = a.get("from")
-        if from_s is not None and (not _is_int(from_s) or from_s < 0):
-            raise ValueError("from must be unix seconds")
+        if from_s is not None:
+            int_in(from_s, "from", 0)
         spec = {}
         for k in a:
             if k != "from":
@@ -128,8 +113,7 @@ class Ops:
     def _op_time(self, a, now_s):
         _only(a, ("now",))
         t = a.get("now")
-        if not _is_int(t):
-            raise ValueError("now must be integer unix seconds")
+        int_in(t, "now")
         self.clock.set_now(t)       # ValueError on an implausible jump
 
     def _op_status(self, a, now_s):

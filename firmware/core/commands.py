@@ -8,8 +8,8 @@
 # save fails `storage`, and either leaves RAM as it was before the command (snapshot).
 import json
 from core import frame
-from core.command_ops import (Ops, OPS, SAVED, APP_KEYS, SHELL_CLEARABLE,  # noqa: F401
-                              TOKEN_TXN, _is_int, _valid_id)
+from core.check import int_in, is_id
+from core.command_ops import Ops, OPS, SAVED, APP_KEYS, SHELL_CLEARABLE, TOKEN_TXN  # noqa: F401
 
 RECENT_N = 16              # answered (id, seq) kept to answer MQTT redeliveries as dup
 SEQ_MAX = (1 << 53) - 1    # largest integer every JSON implementation keeps exact
@@ -130,19 +130,18 @@ class Commands(Ops):
             raise ValueError("body is not UTF-8 JSON")
         if not isinstance(obj, dict):
             raise ValueError("body is not a JSON object")
-        if not _valid_id(obj.get("id")):
+        if not is_id(obj.get("id")):
             raise ValueError("id must be 1-40 chars of [A-Za-z0-9_.:-]")
         if not isinstance(obj.get("meter"), str):
             raise ValueError("meter must be a string")
         seq = obj.get("seq")
-        if not _is_int(seq) or not 1 <= seq <= SEQ_MAX:
-            raise ValueError("seq must be an integer >= 1")
+        int_in(seq, "seq", 1, SEQ_MAX)
         if not isinstance(obj.get("op"), str):
             raise ValueError("op must be a string")
         if not isinstance(obj.get("args"), dict):
             raise ValueError("args must be an object")
-        if "exp" in obj and not _is_int(obj["exp"]):
-            raise ValueError("exp must be an integer")
+        if "exp" in obj:
+            int_in(obj["exp"], "exp")
         return obj
 
     # ---- ops -------------------------------------------------------------------

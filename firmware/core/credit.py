@@ -1,11 +1,11 @@
 # Credit policy: low-credit warnings, emergency credit, friendly (non-disconnect) periods
 # and payment-based debt recovery. Pure functions over a config dict (DEFAULTS in core/credit_config.py) and
 # a small state dict the caller persists. Money in integer minor units, time in UTC s.
-# Defaults and their sources are in docs/tariffs-and-credit.md (from shared/domain.md).
+# Defaults and their sources are in docs/tariffs-and-credit.md (GB SMETS2, STS).
 from core import clock
-
+from core.check import bool_, int_in, is_int
 from core.credit_config import (DEFAULTS, KEYS, PERIODS, MONEY_MAX,  # noqa: F401
-                                validate_config, merged, _int)
+                                validate_config, merged)
 
 DAY_S = 86400
 # How far back the clock may be from a debt-cap period already seen and still keep that
@@ -40,24 +40,23 @@ def check_state(state):
             raise ValueError("credit state: missing %s" % k)
         v = state[k]
         if k == "fired":
-            if type(v) is not list or len(v) > 5 or any(type(p) is not int or not 0 <= p <= 99 for p in v):
+            if type(v) is not list or len(v) > 5 or any(not is_int(p) or not 0 <= p <= 99 for p in v):
                 raise ValueError("credit state.fired: bad")
         elif k == "b":
             if type(v) is not list or len(v) != 24:
                 raise ValueError("credit state.b: want 24 hourly buckets")
             for x in v:
-                _int(x, "credit state.b", 0, MONEY_MAX * 24)
+                int_in(x, "credit state.b", 0, MONEY_MAX * 24)
         elif k == "ec_out":
-            if type(v) is not bool:
-                raise ValueError("credit state.ec_out: not a bool")
+            bool_(v, "credit state.ec_out")
         elif k in ("ref", "bal"):
-            _int(v, "credit state." + k, -MONEY_MAX * 10, MONEY_MAX * 10)
+            int_in(v, "credit state." + k, -MONEY_MAX * 10, MONEY_MAX * 10)
         elif k in ("hr", "h0", "cap_p"):
-            _int(v, "credit state." + k, -1, clock.DAYS_MAX * 24)
+            int_in(v, "credit state." + k, -1, clock.DAYS_MAX * 24)
         elif k == "t" or k == "ec_s":
-            _int(v, "credit state." + k, 0, clock.DAYS_MAX * DAY_S)
+            int_in(v, "credit state." + k, 0, clock.DAYS_MAX * DAY_S)
         else:
-            _int(v, "credit state." + k, 0, MONEY_MAX)
+            int_in(v, "credit state." + k, 0, MONEY_MAX)
     return state
 
 
@@ -87,13 +86,13 @@ def on_config(state, old_cfg, new_cfg):
 
 def set_reference(state, balance_minor):
     # A recharge: the new reference for the % warnings, and every warning re-armed.
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
     state["ref"] = balance_minor
     state["fired"] = []
 
 
 def set_debt(state, debt_minor):
-    state["debt"] = _int(debt_minor, "debt_minor", 0, MONEY_MAX)
+    state["debt"] = int_in(debt_minor, "debt_minor", 0, MONEY_MAX)
 
 
 def _sync_debt(state, cfg):
@@ -109,11 +108,11 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
     recharge. Debt recovery takes debt_pct % of the amount, at most what is left of the
     period's cap; what cannot be taken stays as debt. Re-arms warnings; ends emergency
     credit once the balance is back above cutoff_minor (the emergency credit is repaid)."""
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
-    _int(amount_minor, "amount_minor", 0, MONEY_MAX)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(amount_minor, "amount_minor", 0, MONEY_MAX)
     if now_s is None:
         now_s = state["t"]
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     _sync_debt(state, cfg)
     take = amount_minor * _get(cfg, "debt_pct") // 100
     if take > state["debt"]:
@@ -149,8 +148,8 @@ def on_recharge(state, cfg, balance_minor, amount_minor, now_s=None):
 
 def note_cost(state, now_s, cost_minor):
     # hourly buckets of charged minor units over the last 24 h (a ring indexed by hour)
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
-    _int(cost_minor, "cost_minor", 0, MONEY_MAX)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(cost_minor, "cost_minor", 0, MONEY_MAX)
     h = now_s // 3600
     b = state["b"]
     if state["h0"] < 0:
@@ -170,7 +169,7 @@ def note_cost(state, now_s, cost_minor):
 
 def rate_per_day(state, now_s):
     # -> (minor units charged in the last up-to-24 h, hours covered)
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     if state["h0"] < 0:
         return 0, 0
     h = now_s // 3600
@@ -189,8 +188,8 @@ def rate_per_day(state, now_s):
 def warnings_due(state, cfg, balance_minor, now_s):
     """Levels to fire now: the configured percentages (as strings) newly crossed since the
     last recharge, and "imminent". Each fires once per descent."""
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     state["bal"] = balance_minor
     out = []
     fired = state["fired"]
@@ -216,7 +215,7 @@ def warnings_due(state, cfg, balance_minor, now_s):
 # ---- friendly periods, cut-off, emergency credit -----------------------------------
 
 def in_friendly(cfg, now_s):
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     f = _get(cfg, "friendly")
     day, sod = clock.local(now_s, f["tz_offset_s"])
     if f["weekends"] and clock.weekday(day) >= 5:
@@ -234,8 +233,8 @@ def in_friendly(cfg, now_s):
 
 def credit_ok(state, cfg, balance_minor, now_s):
     """False means cut the supply off. Fail safe: only the listed exceptions keep it on."""
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     state["bal"] = balance_minor
     cut = _get(cfg, "cutoff_minor")
     if balance_minor > cut:
@@ -248,13 +247,13 @@ def credit_ok(state, cfg, balance_minor, now_s):
     if balance_minor > floor:
         return True
     if state["ec"] and balance_minor <= cut - state["ec"]:
-        # emergency credit used up: reconnect only once it is repaid (SMETS2, domain.md)
+        # emergency credit used up: reconnect only once it is repaid (GB SMETS2)
         state["ec_out"] = True
     return False
 
 
 def emergency_offered(state, cfg, balance_minor):
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
     return (_get(cfg, "emergency_minor") > 0 and not state["ec"]
             and balance_minor <= _get(cfg, "emergency_below_minor"))
 
@@ -262,10 +261,10 @@ def emergency_offered(state, cfg, balance_minor):
 def take_emergency(state, cfg, now_s, balance_minor=None):
     """Take emergency credit (button or remote). balance_minor defaults to the balance
     last seen by credit_ok / warnings_due / on_recharge. -> the amount granted."""
-    _int(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(now_s, "now_s", 0, clock.DAYS_MAX * DAY_S)
     if balance_minor is None:
         balance_minor = state["bal"]
-    _int(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
+    int_in(balance_minor, "balance_minor", -MONEY_MAX * 10, MONEY_MAX * 10)
     if state["ec"]:
         raise ValueError("already_taken")
     if not emergency_offered(state, cfg, balance_minor):

@@ -2,16 +2,17 @@
 # patch. Kept apart from core/credit.py so each module compiles in a small heap;
 # core/credit.py re-exports DEFAULTS, KEYS, validate_config and merged.
 from core import clock
+from core.check import bool_, int_in, is_int
 
 DAY_S = 86400
 MONEY_MAX = 10 ** 9     # minor units: bound on every configured amount
 
 DEFAULTS = {
-    # Warnings at % of the balance right after the last recharge (issue 2: 30 % and 10 %)
+    # Warnings at % of the balance right after the last recharge (docs/tariffs-and-credit.md: 30 % and 10 %)
     "warn_pct": [30, 10],
-    # "imminent" when the projected time to zero at the recent rate is under this (issue 2)
+    # "imminent" when the projected time to zero at the recent rate is under this (docs/tariffs-and-credit.md)
     "imminent_h": 24,
-    # Emergency credit: SMETS2 typically GBP 10-15, offered at GBP 1-2 (domain.md)
+    # Emergency credit: SMETS2 typically GBP 10-15, offered at GBP 1-2 (GB SMETS2)
     "emergency_minor": 1000,
     "emergency_below_minor": 200,
     # Friendly periods: off by default; the supplier opts in. The SMETS2 example
@@ -35,14 +36,6 @@ MAX_WINDOWS = 8
 MAX_HOLIDAYS = 64
 
 
-def _int(x, name, lo, hi):
-    if type(x) is not int:
-        raise ValueError("%s: not an int" % name)
-    if x < lo or x > hi:
-        raise ValueError("%s: out of range %d..%d" % (name, lo, hi))
-    return x
-
-
 def _friendly(f):
     if type(f) is not dict:
         raise ValueError("friendly: not an object")
@@ -56,20 +49,19 @@ def _friendly(f):
     for w in ws:
         if type(w) is not list or len(w) != 2:
             raise ValueError("friendly.windows: entry is not [start, end]")
-        a = w[0] if type(w[0]) is int else clock.parse_hhmm(w[0])
-        b = w[1] if type(w[1]) is int else clock.parse_hhmm(w[1], True)
-        _int(a, "friendly.windows start", 0, DAY_S - 1)
-        _int(b, "friendly.windows end", 0, DAY_S)
+        a = w[0] if is_int(w[0]) else clock.parse_hhmm(w[0])
+        b = w[1] if is_int(w[1]) else clock.parse_hhmm(w[1], True)
+        int_in(a, "friendly.windows start", 0, DAY_S - 1)
+        int_in(b, "friendly.windows end", 0, DAY_S)
         if a == b or (a == 0 and b == DAY_S):
             raise ValueError("friendly.windows: empty or whole-day window (use weekends/holidays)")
         wins.append([a, b])
     we = f.get("weekends", False)
-    if type(we) is not bool:
-        raise ValueError("friendly.weekends: not a bool")
+    bool_(we, "friendly.weekends")
     hol = f.get("holidays", [])
     if type(hol) is not list or len(hol) > MAX_HOLIDAYS:
         raise ValueError("friendly.holidays: want a list of at most %d dates" % MAX_HOLIDAYS)
-    hs = sorted(set(h if type(h) is int and 0 <= h <= clock.DAYS_MAX else clock.parse_date(h)
+    hs = sorted(set(h if is_int(h) and 0 <= h <= clock.DAYS_MAX else clock.parse_date(h)
                     for h in hol))
     tz = clock.check_tz(f.get("tz_offset_s", 0), "friendly.tz_offset_s")
     return {"windows": wins, "weekends": we, "holidays": hs, "tz_offset_s": tz}
@@ -80,7 +72,7 @@ def _warn_pct(w):
         raise ValueError("warn_pct: want a list of at most 4 percentages")
     prev = 100
     for p in w:
-        _int(p, "warn_pct", 1, 99)
+        int_in(p, "warn_pct", 1, 99)
         if p >= prev:
             raise ValueError("warn_pct: want strictly decreasing percentages")
         prev = p
@@ -100,19 +92,19 @@ def validate_config(patch, base=None):
         if k == "warn_pct":
             out[k] = _warn_pct(v)
         elif k == "imminent_h":
-            out[k] = _int(v, k, 0, 24 * 14)          # 0 disables the imminent warning
+            out[k] = int_in(v, k, 0, 24 * 14)          # 0 disables the imminent warning
         elif k == "friendly":
             out[k] = _friendly(v)
         elif k == "debt_pct":
-            out[k] = _int(v, k, 0, 100)
+            out[k] = int_in(v, k, 0, 100)
         elif k == "debt_cap_period":
             if v not in PERIODS:
                 raise ValueError("debt_cap_period: want one of day, week, month")
             out[k] = v
         elif k in ("friendly_floor_minor", "cutoff_minor", "emergency_below_minor"):
-            out[k] = _int(v, k, -MONEY_MAX, MONEY_MAX)
+            out[k] = int_in(v, k, -MONEY_MAX, MONEY_MAX)
         else:
-            out[k] = _int(v, k, 0, MONEY_MAX)
+            out[k] = int_in(v, k, 0, MONEY_MAX)
     m = merged(base)
     m.update(out)
     if m["friendly_floor_minor"] > m["cutoff_minor"]:

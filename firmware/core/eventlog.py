@@ -6,6 +6,7 @@
 # acceptable because every event is also in the prepay record's pending list until
 # the outbox holds it durably.
 from micropython import const
+from core.check import int_in
 
 KEEP = const(100)
 SAVE_EVERY_S = const(60)
@@ -14,8 +15,7 @@ RECORD = "events"
 
 class EventLog:
     def __init__(self, store, keep=KEEP):
-        if not isinstance(keep, int) or isinstance(keep, bool) or not 1 <= keep <= 1000:
-            raise ValueError("keep must be 1..1000")
+        int_in(keep, "keep", 1, 1000)
         self.store = store
         self.keep = keep
         self.events = []
@@ -40,8 +40,7 @@ class EventLog:
         if not isinstance(ev, dict):
             raise ValueError("event must be a dict")
         seq = ev.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool):
-            raise ValueError("event needs an int seq")
+        int_in(seq, "event seq")
         if seq <= self.last_seq():
             return False  # already logged (re-drained after a reboot)
         self.events.append(ev)

@@ -8,13 +8,14 @@
 #        time before an event leaves the meter (one small write per block), so after any
 #        power cut or rebuild the next event seq is above every seq the head-end has seen.
 from micropython import const
+from core.check import is_int
 
 RECORD = "floor"
 EVT_BLOCK = const(64)
 
 
 def _seq(v):
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
+    return v if is_int(v) and v >= 0 else 0
 
 
 class Floor:

@@ -1,10 +1,10 @@
 # Protocol v1 command frame: BODY + b"\n" + 64 lowercase hex HMAC-SHA256(key, BODY).
-# micropython-hmac imports `warnings` and does not run on 1.29 (toolchain.md), so HMAC is
+# micropython-hmac imports `warnings` and does not run on the 1.29 unix port (no `warnings` module), so HMAC is
 # built here on hashlib.sha256 (RFC 2104, block size 64).
 import hashlib
 from binascii import hexlify
 
-MAX_FRAME = 2048   # issue 3: a payload over 2048 bytes is rejected unread
+MAX_FRAME = 2048   # docs/protocol.md §2: a payload over 2048 bytes is rejected unread
 _BLOCK = 64
 _NL = 10
 

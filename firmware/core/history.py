@@ -8,6 +8,7 @@
 from micropython import const
 
 from core import clock
+from core.check import int_in, is_int
 
 DAYS_KEEP = const(62)
 MONTHS_KEEP = const(24)
@@ -27,7 +28,7 @@ def _valid_rows(rows, keep):
         if not isinstance(r, list) or len(r) != 4:
             return False
         for v in r:
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            if not is_int(v) or v < 0:
                 return False
         if last is not None and r[0] <= last:
             return False
@@ -43,8 +44,7 @@ class History:
         last = d.get("last", -1)
         if not _valid_rows(days, DAYS_KEEP) or not _valid_rows(months, MONTHS_KEEP):
             raise ValueError("history rows invalid")
-        if not isinstance(last, int) or isinstance(last, bool):
-            raise ValueError("history last invalid")
+        int_in(last, "history last")
         self.days = days
         self.months = months
         self.last_day = last  # newest folded day: folding is idempotent across reboots

@@ -12,10 +12,11 @@
 # suffices are in docs/ledger.md.
 from micropython import const
 
+from core.check import ID_CHARS, ID_MAX, int_in
+
 MICRO = const(1000000)
 TXN_KEEP = const(64)
-TXN_MAX_LEN = const(40)
-_TXN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+TXN_MAX_LEN = ID_MAX
 
 
 def check_txn(txn):
@@ -24,24 +25,18 @@ def check_txn(txn):
     if not 0 < len(txn) <= TXN_MAX_LEN:
         raise ValueError("txn length must be 1..40")
     for c in txn:
-        if c not in _TXN_CHARS:
+        if c not in ID_CHARS:
             raise ValueError("txn has a character outside [A-Za-z0-9_.:-]")
 
 
 def check_amount(amount_minor, max_minor):
-    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
-        raise ValueError("amount must be an int")
-    if amount_minor <= 0:
-        raise ValueError("amount must be > 0")
+    int_in(amount_minor, "amount", 1)
     if amount_minor > max_minor:
         raise ValueError("amount above recharge_max_minor")
 
 
-def _int(d, key, lo=None):
-    v = d.get(key, 0)
-    if not isinstance(v, int) or isinstance(v, bool) or (lo is not None and v < lo):
-        raise ValueError("ledger field %s invalid" % key)
-    return v
+def _field(d, key, lo=None):
+    return int_in(d.get(key, 0), "ledger field " + key, lo)
 
 
 class Ledger:
@@ -49,12 +44,12 @@ class Ledger:
         d = d or {}
         # from_dict validates a persisted record (a CRC-valid but inconsistent record
         # is refused rather than trusted)
-        self.balance_minor = _int(d, "bal")
-        self.rem_micro = _int(d, "rem", 0)
-        self.credits_minor = _int(d, "cr", 0)
-        self.charges_minor = _int(d, "ch", 0)
-        self.standing_minor = _int(d, "st", 0)
-        self.recovered_minor = _int(d, "rc", 0)
+        self.balance_minor = _field(d, "bal")
+        self.rem_micro = _field(d, "rem", 0)
+        self.credits_minor = _field(d, "cr", 0)
+        self.charges_minor = _field(d, "ch", 0)
+        self.standing_minor = _field(d, "st", 0)
+        self.recovered_minor = _field(d, "rc", 0)
         txns = d.get("tx", [])
         if not isinstance(txns, list) or len(txns) > TXN_KEEP:
             raise ValueError("ledger field tx invalid")
@@ -98,8 +93,7 @@ class Ledger:
     def charge(self, cost_micro):
         """Charge an exact cost in micro-minor units; returns the whole minor units
         taken now (the rest stays in rem_micro)."""
-        if not isinstance(cost_micro, int) or isinstance(cost_micro, bool) or cost_micro < 0:
-            raise ValueError("cost must be an int >= 0")
+        int_in(cost_micro, "cost", 0)
         total = self.rem_micro + cost_micro
         minor = total // MICRO
         self.rem_micro = total - minor * MICRO
@@ -108,7 +102,6 @@ class Ledger:
         return minor
 
     def standing(self, amount_minor):
-        if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor < 0:
-            raise ValueError("standing charge must be an int >= 0")
+        int_in(amount_minor, "standing charge", 0)
         self.standing_minor += amount_minor
         self.balance_minor -= amount_minor

@@ -16,8 +16,8 @@ from core.prepay_actions import Actions
 from core.prepay_days import CATCHUP_DAYS, Days  # noqa: F401  (tests and docs name it here)
 from core.floor import Floor
 from core.ledger import Ledger
-from core.prepay_config import (BATCH_USE, DEFAULTS, KINDS, check_now, check_record,
-                                is_int, split_config)
+from core.check import check_now, int_in, is_int
+from core.prepay_config import BATCH_USE, DEFAULTS, KINDS, check_record, split_config
 from core.supply import Supply
 
 RECORD = "prepay"
@@ -116,7 +116,7 @@ class Prepay(Actions, Days):
         self.led = Ledger(d["led"])
         self.tar = tariff.check_state(d["tar"])
         fired = d["cr"].get("fired")
-        if type(fired) is list and not [x for x in fired if type(x) is not int]:
+        if type(fired) is list and not [x for x in fired if not is_int(x)]:
             # older firmware let levels of a previous warn_pct pile up here (docs/ledger.md)
             d["cr"]["fired"] = credit.prune_fired(fired, cfg)
         self.cr = credit.check_state(d["cr"])
@@ -177,8 +177,7 @@ class Prepay(Actions, Days):
         return list(self.pending)
 
     def events_delivered(self, upto_seq):
-        if not is_int(upto_seq):
-            raise ValueError("upto_seq must be an int")
+        int_in(upto_seq, "upto_seq")
         keep = [e for e in self.pending if e["seq"] > upto_seq]
         if len(keep) != len(self.pending):
             self.pending = keep
@@ -194,8 +193,7 @@ class Prepay(Actions, Days):
         check_now(t1_s)
         if t1_s < t0_s:
             raise ValueError("t1_s before t0_s")
-        if not is_int(use_base) or use_base < 0:
-            raise ValueError("use_base must be an int >= 0")
+        int_in(use_base, "use_base", 0)
         if use_base > 10 ** 9:
             raise ValueError("use_base implausibly large")
         if use_base == 0:

@@ -5,7 +5,8 @@
 # their own so that each file of the facade stays readable.
 from core import credit, tariff
 from core.ledger import check_amount, check_txn
-from core.prepay_config import check_now, split_config
+from core.check import bool_, check_now
+from core.prepay_config import split_config
 
 BALANCE_MAX = credit.MONEY_MAX * 10  # minor units; credit.credit_ok() refuses a larger balance
 
@@ -33,7 +34,7 @@ class Actions:
         if self.led.seen(txn):
             return False
         if self.led.balance_minor + amount_minor > BALANCE_MAX:
-            # maximum balance cap (SMETS2, domain.md): the credit checks bound the balance
+            # maximum balance cap (GB SMETS2): the credit checks bound the balance
             raise ValueError("balance would exceed 10^10")
         # on_recharge also re-arms the warnings (new reference balance) and ends an
         # emergency credit once the balance is back at or above zero
@@ -71,8 +72,7 @@ class Actions:
         self._urgent = True
 
     def supply_command(self, on, now_s):
-        if not isinstance(on, bool):
-            raise ValueError("on must be a bool")
+        bool_(on, "on")
         check_now(now_s)
         self._supply_events(self.supply.remote(on, now_s), now_s)
         self._urgent = True
@@ -101,8 +101,7 @@ class Actions:
     def alarm(self, name, now_s, latch=False, **fields):
         _check_alarm(name)
         check_now(now_s)
-        if not isinstance(latch, bool):
-            raise ValueError("latch must be a bool")
+        bool_(latch, "latch")
         if name not in self.alarms:
             self.alarms[name] = now_s
             self.emit("alarm", now_s, name=name, active=True, latch=latch, **fields)

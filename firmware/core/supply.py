@@ -6,18 +6,15 @@
 #   2. a remote off command                                           -> off_remote
 #   3. no credit                                                      -> off_credit
 # With no cause left the supply is `armed` if it still waits for a local confirmation,
-# else `on`. A meter that arms (gas always; SMETS2 domain.md: "gas can only be re-enabled
+# else `on`. A meter that arms (gas always; GB SMETS2: "gas can only be re-enabled
 # at the meter") waits for confirm() each time a cause goes away; one that does not
 # reconnects directly. Only `on` lets the actuator open. A supply command never bypasses a
 # latch: remote(True) only withdraws the remote cause.
 
+from core.check import bool_, check_now
+
 STATES = ("on", "off_credit", "off_remote", "off_safety", "armed")
 REASON_MAX = 32
-
-
-def _check_now(now_s):
-    if type(now_s) is not int or now_s < 0:
-        raise ValueError("now_s: not a non-negative int")
 
 
 def _check_reason(reason):
@@ -25,14 +22,9 @@ def _check_reason(reason):
         raise ValueError("reason: want a string of 1..%d chars" % REASON_MAX)
 
 
-def _check_bool(x, name):
-    if type(x) is not bool:
-        raise ValueError("%s: not a bool" % name)
-
-
 class Supply:
     def __init__(self, arms, state=None):
-        _check_bool(arms, "arms")
+        bool_(arms, "arms")
         self.arms = arms
         if state is None:
             # A meter that arms starts armed: nothing opens before a local confirmation.
@@ -56,10 +48,10 @@ class Supply:
             raise ValueError("supply state.latches: not an object")
         for r in lat:
             _check_reason(r)
-            _check_now(lat[r])
+            check_now(lat[r])
         for k in ("remote_off", "credit_ok", "confirm_due"):
-            _check_bool(d.get(k), "supply state." + k)
-        _check_now(d.get("since_s"))
+            bool_(d.get(k), "supply state." + k)
+        check_now(d.get("since_s"))
         self.latches = dict(lat)
         self.remote_off = d["remote_off"]
         self.credit_ok = d["credit_ok"]
@@ -104,20 +96,20 @@ class Supply:
         return self.state == "on"
 
     def set_credit(self, ok, now_s):
-        _check_bool(ok, "ok")
-        _check_now(now_s)
+        bool_(ok, "ok")
+        check_now(now_s)
         self.credit_ok = ok
         return self._step(now_s, "credit")
 
     def remote(self, on, now_s):
-        _check_bool(on, "on")
-        _check_now(now_s)
+        bool_(on, "on")
+        check_now(now_s)
         self.remote_off = not on
         return self._step(now_s, "remote")
 
     def latch(self, reason, now_s):
         _check_reason(reason)
-        _check_now(now_s)
+        check_now(now_s)
         if reason not in self.latches:
             self.latches[reason] = now_s
         return self._step(now_s, "safety:" + reason)
@@ -125,12 +117,12 @@ class Supply:
     def clear(self, reason, now_s):
         # Clearing a latch that is not set is a no-op (drivers clear alarms idempotently).
         _check_reason(reason)
-        _check_now(now_s)
+        check_now(now_s)
         self.latches.pop(reason, None)
         return self._step(now_s, "safety:" + reason)
 
     def confirm(self, now_s):
-        _check_now(now_s)
+        check_now(now_s)
         if self.state != "armed":
             raise ValueError("not_armed")
         self.confirm_due = False

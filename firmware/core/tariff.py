@@ -7,14 +7,15 @@
 # Spec formats and the splitting rule are documented in docs/tariffs-and-credit.md.
 from core import clock
 
-from core.tariff_spec import validate, kind, USE_MAX, _int, _keys  # noqa: F401 (re-export)
+from core.tariff_spec import validate, kind, USE_MAX, _keys  # noqa: F401 (re-export)
+from core.check import int_in
 
 DAY_S = 86400
 T_MAX = clock.DAYS_MAX * DAY_S
 
 
 def _now(now_s):
-    return _int(now_s, "now_s", 0, T_MAX)
+    return int_in(now_s, "now_s", 0, T_MAX)
 
 
 # ---- state -------------------------------------------------------------------------
@@ -34,22 +35,22 @@ def check_state(state):
     frm = state.get("from")
     if pend is not None:
         pend = validate(pend)
-        _int(frm, "tariff state.from", 0, clock.DAYS_MAX * DAY_S)
+        int_in(frm, "tariff state.from", 0, clock.DAYS_MAX * DAY_S)
     elif frm is not None:
         raise ValueError("tariff state: from without pending")
     pk = state.get("pk")
     if pk is not None:
-        _int(pk, "tariff state.pk", 0, clock.DAYS_MAX)
+        int_in(pk, "tariff state.pk", 0, clock.DAYS_MAX)
     return {"cur": cur, "pend": pend, "from": frm,
-            "cum": _int(state.get("cum", 0), "tariff state.cum", 0, 10 ** 15),
-            "pk": pk, "t": _int(state.get("t", 0), "tariff state.t", 0, clock.DAYS_MAX * DAY_S)}
+            "cum": int_in(state.get("cum", 0), "tariff state.cum", 0, 10 ** 15),
+            "pk": pk, "t": int_in(state.get("t", 0), "tariff state.t", 0, clock.DAYS_MAX * DAY_S)}
 
 
 def set_pending(state, spec, from_s):
     # from_s is required (the caller passes now for "immediately"); the new tariff takes
     # over at the first priced instant >= from_s. A later set_pending replaces it.
     spec = validate(spec)
-    _int(from_s, "from_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(from_s, "from_s", 0, clock.DAYS_MAX * DAY_S)
     state["pend"] = spec
     state["from"] = from_s
 
@@ -181,9 +182,9 @@ def cost(state, t0_s, t1_s, use_base):
     part is the difference of consecutive such values, so the parts sum to use_base and
     any remainder lands in the later parts. t1 == t0 prices everything at t0.
     """
-    _int(t0_s, "t0_s", 0, clock.DAYS_MAX * DAY_S)
-    _int(t1_s, "t1_s", 0, clock.DAYS_MAX * DAY_S)
-    _int(use_base, "use_base", 0, USE_MAX)
+    int_in(t0_s, "t0_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(t1_s, "t1_s", 0, clock.DAYS_MAX * DAY_S)
+    int_in(use_base, "use_base", 0, USE_MAX)
     if t1_s < t0_s:
         raise ValueError("t1_s before t0_s")
     dur = t1_s - t0_s

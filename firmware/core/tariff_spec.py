@@ -2,23 +2,16 @@
 # (docs/tariffs-and-credit.md). Kept apart from core/tariff.py so each module compiles in
 # a small heap; core/tariff.py re-exports validate() and kind().
 from core import clock
+from core.check import int_in
 
 DAY_S = 86400
-BANDS = ("sharp", "peak", "flat", "valley")  # DL/T 645 TOU rate names (domain.md)
+BANDS = ("sharp", "peak", "flat", "valley")  # DL/T 645 TOU rate names
 MAX_SWITCHES = 12        # per day; DL/T 645 asks for 8, we allow 12
 MAX_STEPS = 5            # DL/T 645 tiered pricing: up to 5 steps
 MAX_HOLIDAYS = 64
 PRICE_MAX = 10 ** 9      # 1000 minor units per Wh: far above any real price
 STANDING_MAX = 10 ** 7   # minor units per day
 USE_MAX = 10 ** 12       # base units in one call / one tier threshold
-
-
-def _int(x, name, lo, hi):
-    if type(x) is not int:
-        raise ValueError("%s: not an int" % name)
-    if x < lo or x > hi:
-        raise ValueError("%s: out of range %d..%d" % (name, lo, hi))
-    return x
 
 
 def _keys(d, allowed, name):
@@ -33,13 +26,13 @@ def _time(x, name):
     # "HH:MM" or int seconds of day (the normalized form) -> seconds of day
     if type(x) is str:
         return clock.parse_hhmm(x)
-    return _int(x, name, 0, DAY_S - 1)
+    return int_in(x, name, 0, DAY_S - 1)
 
 
 def _date(x, name):
     if type(x) is str:
         return clock.parse_date(x)
-    return _int(x, name, 0, clock.DAYS_MAX)
+    return int_in(x, name, 0, clock.DAYS_MAX)
 
 
 def _schedule(sched, rates, name):
@@ -72,7 +65,7 @@ def _tou(t):
     _keys(rates, BANDS, "tou.rates")
     nr = {}
     for k in rates:
-        nr[k] = _int(rates[k], "tou.rates." + k, 0, PRICE_MAX)
+        nr[k] = int_in(rates[k], "tou.rates." + k, 0, PRICE_MAX)
     if "weekday" not in t:
         raise ValueError("tou.weekday: missing")
     wd = _schedule(t["weekday"], nr, "tou.weekday")
@@ -101,17 +94,17 @@ def _tiered(t):
             if upto is not None:
                 raise ValueError("tiered.steps: last step's upto must be null")
         else:
-            _int(upto, "tiered.steps upto", 1, USE_MAX)
+            int_in(upto, "tiered.steps upto", 1, USE_MAX)
             if upto <= prev:
                 raise ValueError("tiered.steps: upto not strictly increasing")
             prev = upto
-        out.append([upto, _int(s[1], "tiered.steps price", 0, PRICE_MAX)])
+        out.append([upto, int_in(s[1], "tiered.steps price", 0, PRICE_MAX)])
     period = t.get("period", "month")
     if period not in ("month", "year"):
         raise ValueError("tiered.period: want month or year")
-    # reset_day <= 28 so every month has it (domain.md: monthly or yearly settlement)
-    rd = _int(t.get("reset_day", 1), "tiered.reset_day", 1, 28)
-    rm = _int(t.get("reset_month", 1), "tiered.reset_month", 1, 12)
+    # reset_day <= 28 so every month has it (DL/T 645 tiered tariffs: monthly or yearly settlement)
+    rd = int_in(t.get("reset_day", 1), "tiered.reset_day", 1, 28)
+    rm = int_in(t.get("reset_month", 1), "tiered.reset_month", 1, 12)
     tz = clock.check_tz(t.get("tz_offset_s", 0), "tiered.tz_offset_s")
     return {"steps": out, "period": period, "reset_day": rd, "reset_month": rm, "tz_offset_s": tz}
 
@@ -123,7 +116,7 @@ def validate(spec):
     kinds = [k for k in ("price", "tou", "tiered") if k in spec]
     if len(kinds) != 1:
         raise ValueError("tariff: want exactly one of price, tou, tiered")
-    out = {"standing_minor_per_day": _int(spec.get("standing_minor_per_day", 0),
+    out = {"standing_minor_per_day": int_in(spec.get("standing_minor_per_day", 0),
                                           "standing_minor_per_day", 0, STANDING_MAX)}
     k = kinds[0]
     # A top-level tz_offset_s gives a flat tariff its local midnight (standing charge, daily
@@ -132,7 +125,7 @@ def validate(spec):
     if tz is not None:
         tz = clock.check_tz(tz)
     if k == "price":
-        out["price"] = _int(spec["price"], "price", 0, PRICE_MAX)
+        out["price"] = int_in(spec["price"], "price", 0, PRICE_MAX)
         if tz is not None:
             out["tz_offset_s"] = tz
         return out

@@ -1,4 +1,4 @@
-# Boot safety (issue 8): hardware watchdog, reset cause, safe mode, crash-loop detection and
+# Boot safety (docs/field-guide.md §4): hardware watchdog, reset cause, safe mode, crash-loop detection and
 # the Ctrl-C hand-over to a technician. boot.py calls start(); the app calls loop(app, now_s)
 # once per healthy loop iteration (it is the only thing that feeds the watchdog) and
 # interrupted(app, now_s) when a KeyboardInterrupt reaches its loop.
@@ -12,13 +12,13 @@ except ImportError:
     def const(x):
         return x
 
-# Watchdog: longer than any legitimate loop iteration. The link never blocks (issue 3), a
+# Watchdog: longer than any legitimate loop iteration. The link never blocks (docs/architecture.md), a
 # metering tick is 1 s; 30 s also covers a slow LittleFS compaction. Tune in boards/*.
 WDT_TIMEOUT_MS = const(30000)
-# A boot that ran this long with healthy loops is not part of a crash loop (mqboard's
-# "mark the firmware valid after it has been healthy for a while", style.md).
+# A boot that ran this long with healthy loops is not part of a crash loop (tve/mqboard's
+# "mark the firmware valid after it has been healthy for a while", docs/ota.md).
 HEALTHY_S = const(120)
-# N resets within M minutes -> minimal mode (issue 8). 3 in 10 min: a crash at start-up
+# N resets within M minutes -> minimal mode (docs/field-guide.md §4). 3 in 10 min: a crash at start-up
 # with a 30 s watchdog loops about every 35 s, so this trips within ~2 minutes.
 CRASH_RESETS = const(3)
 CRASH_WINDOW_S = const(600)

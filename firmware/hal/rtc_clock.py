@@ -24,6 +24,8 @@ import struct
 import binascii
 import time
 
+from core.check import int_in
+
 MIN_PLAUSIBLE_S = 1704067200      # 2024-01-01: earlier is an unset RTC
 MAX_PLAUSIBLE_S = 4102444800      # 2100-01-01
 MAX_JUMP_S = 86400                # once synced, a correction beyond a day is implausible
@@ -143,8 +145,7 @@ class RtcClock:
         pass                             # real time needs no stepping
 
     def set_now(self, t_s, signed=True):
-        if not isinstance(t_s, int) or isinstance(t_s, bool):
-            raise ValueError("now must be integer unix seconds")
+        int_in(t_s, "now")
         if not MIN_PLAUSIBLE_S <= t_s < MAX_PLAUSIBLE_S:
             raise ValueError("implausible time (outside 2024..2100)")
         d = t_s - self.now_s()

@@ -1,7 +1,7 @@
 # Non-blocking MQTT 3.1.1 connection supervisor, serviced once per app loop: service() never
 # blocks more than a few ms and never raises. umqtt.simple 1.3.4 blocks and writes packets in
-# pieces (Nagle stalls), so this subclass keeps its settings and last-will API and replaces
-# the I/O: the address looked up off the loop (resolve.py), a non-blocking connect, one write
+# pieces (Nagle stalls), so the link holds an MQTTClient only for its settings and last-will
+# API (it never calls its blocking connect/publish/wait_msg) and does the I/O itself: the address looked up off the loop (resolve.py), a non-blocking connect, one write
 # per packet into a bounded buffer (wire.py), a bounded receive parser (rx.py), SUBACK checks
 # (subs.py), keep-alive, backoff with jitter (docs/protocol.md §1).
 # Keep-alive (MQTT 3.1.1 §3.1.2.10): PINGREQ after an interval with nothing sent, or nothing
@@ -15,24 +15,26 @@ import time
 from umqtt.simple import MQTTClient
 from link import wire
 from link.rx import Receiver, Violation, MAX_PUBLISH  # noqa: F401 (the app's bound)
+from link.inbound import Inbound, DOWN, RESOLVE, CONNECTING, TLS, CONNACK, UP  # noqa: F401
 from link.resolve import Resolver
 from link.subs import Subs
 
-DOWN, RESOLVE, CONNECTING, TLS, CONNACK, UP = 0, 1, 2, 3, 4, 5
 CONNECT_TIMEOUT_MS = 5000
 MAX_WBUF = 2048          # bytes waiting for the socket (an event or an ack of at most 1 KiB
                          # and control packets); beyond, a packet is refused (counted)
-READS_PER_SERVICE = 8    # bounded work per service() call
 TX_RETRY_MS = 20         # retry a partial write (or poll a DNS lookup) this often
 
 
-class Link(MQTTClient):
+class Link(Inbound):
     clean = False
 
     def __init__(self, client_id, host, port, keepalive_s=60, tls=None, backoff_max_s=60,
                  ticks_ms=time.ticks_ms, user=None, password=None, getaddrinfo=None):
-        super().__init__(client_id.encode(), host, port, user=user, password=password,
-                         keepalive=keepalive_s)
+        # the CONNECT's fields (client_id, user, pswd, lw_*), in umqtt.simple's checked form
+        self.client = MQTTClient(client_id.encode(), host, port, user=user, password=password,
+                                 keepalive=keepalive_s)
+        self.keepalive = keepalive_s
+        self.pid = 0
         self.tls = tls                    # an ssl.SSLContext, or None
         self.backoff_max_ms = backoff_max_s * 1000
         self.ticks_ms = ticks_ms
@@ -60,6 +62,9 @@ class Link(MQTTClient):
         self.tx = wire.Tx(MAX_WBUF)
 
     # ---- public ---------------------------------------------------------------------
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        self.client.set_last_will(topic, msg, retain, qos)
+
     def subscribe_on_connect(self, topic, qos):
         self.subs.append((topic.encode(), qos))
 
@@ -247,7 +252,7 @@ class Link(MQTTClient):
                     # the raw socket leaves the poll set: a stale registration would leak one
                     # entry per reconnect and make idle() return at once on a closed fd
                     self._poll.unregister(self._sock)
-                    self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.server,
+                    self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.client.server,
                                                       do_handshake_on_connect=False)
                     self._poll.register(self._sock, select.POLLIN)
                     self.state = TLS
@@ -259,23 +264,10 @@ class Link(MQTTClient):
                 # write(b"") cannot do this: MicroPython's stream layer returns 0 for an empty
                 # write without calling mbedTLS (found by tests_host/test_link_tls.py)
                 self._t_state = now
-                self._send(wire.connect(self, self.keepalive, self.clean))
+                self._send(wire.connect(self.client, self.keepalive, self.clean))
                 return
         if time.ticks_diff(now, self._t_state) > CONNECT_TIMEOUT_MS:
             raise OSError(errno.ETIMEDOUT)
-
-    def _on_connack(self, body, now):
-        if self.state != CONNACK:
-            raise Violation("CONNACK when connected")
-        if len(body) != 2 or body[1] != 0:
-            raise OSError(errno.ECONNREFUSED)
-        self.state = UP
-        self.connects += 1
-        self._t_rx = self._t_tx = now
-        self._t_ping = None
-        self.sub.send(self, now, self.subs)
-        if self.on_connect and self.state == UP:
-            self.on_connect(self)
 
     def _keepalive(self, now):
         ka = self.keepalive * 1000
@@ -313,53 +305,3 @@ class Link(MQTTClient):
             self.state = CONNACK        # the handshake is over: the CONNECT went out
         if n:
             self._t_tx = self.tx.t_wait
-
-    def _read(self, now):
-        rx = self.rx
-        for _ in range(READS_PER_SERVICE):
-            k = rx.fill(self._sock)
-            if k is None:
-                break
-            if not k:
-                raise OSError(errno.ECONNRESET)
-            while self._sock is not None:   # None: a handler's write failed, the link is down
-                p = rx.packet()
-                if p is None:
-                    break
-                self._t_rx = now
-                self._packet(p[0], p[1], now)
-            if self._sock is None:
-                return
-
-    def _packet(self, hdr, body, now):
-        t = hdr & 0xF0
-        if self.state != UP and t != 0x20:
-            raise Violation("packet before CONNACK")
-        if t == 0x30:
-            qos = (hdr >> 1) & 3
-            if qos == 2:
-                # the meter subscribes at QoS 1 only and a broker must not send more (MQTT
-                # 3.1.1 §3.8.4): not handled, no PUBREC, the connection is closed
-                raise Violation("QoS 2 PUBLISH on a QoS 1 subscription")
-            if body is None:            # too large: skipped unread, the app says too_large
-                topic, pid, payload = self.rx.topic, self.rx.pid, None
-            else:
-                topic, pid, payload = wire.publish_fields(hdr, body)
-            if self.on_message:
-                self.on_message(topic, payload, bool(hdr & 1))
-            if qos:
-                self.puback(pid)     # after the handler: a crash before it means redelivery
-        elif t == 0x40:
-            if len(body) == 2 and self.on_puback:
-                self.on_puback(body[0] << 8 | body[1])
-        elif t == 0x20:
-            self._on_connack(body, now)
-        elif t == 0x90:
-            if len(body) < 3:
-                raise Violation("SUBACK without a return code")
-            r = self.sub.suback(body, now)
-            if r is not None and self.on_suback:
-                self.on_suback(r[0], r[1])
-        elif t == 0xD0:
-            self._t_ping = None
-        # PUBREC, PUBREL, PUBCOMP, UNSUBACK: never asked for, nothing to do

@@ -13,7 +13,8 @@
 from time import ticks_add, ticks_diff
 from micropython import const
 from net.at import AtPort
-from net import timesync, sim7080
+from net import sim7080
+from net.cell_call import Call, REG
 
 # PWRKEY low >= 1 s: power on (or wake from PSM); kept under the 1.2 s that would power a
 # running module off, so a press never turns off a module that was in fact on
@@ -21,17 +22,12 @@ PRESS_ON_MS = const(1100)
 PRESS_OFF_MS = const(1500)      # >= 1.2 s: power off
 OFF_WAIT_MS = const(3000)       # off -> on: let the module finish its power-down
 BOOT_MS = const(15000)          # power-on to first answer to AT
-REG_POLL_MS = const(2000)
-DIAL_MS = const(30000)
-PPP_MS = const(30000)
-GUARD_MS = const(1100)          # "+++" needs 1 s of silence before and after (V.250)
 BACKOFF_MS = const(5000)
 BACKOFF_MAX_MS = const(600000)
 CYCLE_AFTER = const(3)          # consecutive failures before a power cycle
-REG = {0: "none", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
 
 
-class Cellular:
+class Cellular(Call):
     KIND = "cellular"
     ALWAYS_UP = False
 
@@ -246,118 +242,6 @@ class Cellular:
         else:
             self._script = None
             self.configured = True
-            self._register_again(now)
-
-    def _register_again(self, now):
-        self.reg = "searching"
-        self._go("register", now, self.o["reg_timeout_s"] * 1000)
-        self.at.send("AT+CEREG?", 2000)
-
-    def _register(self, now):
-        at = self.at
-        r = at.poll()
-        if r is not None:
-            if r.status == "timeout":
-                return self._fail(now, "no_answer")
-            v = r.value("+CEREG")
-            if v is not None:
-                f = v.split(",")
-                try:
-                    self.reg = REG.get(int(f[1]), "unknown")
-                except (ValueError, IndexError):
-                    self.reg = "unknown"
-            if self.reg in ("home", "roaming"):
-                self.at.send("AT+CSQ", 2000)
-                self._go("csq", now)
-                return
-            if self.reg == "denied":
-                return self._fail(now, "denied")
-            self._poll_at = ticks_add(now, REG_POLL_MS)
-        if self._due(now):
-            return self._fail(now, "no_registration")
-        if not at.busy() and ticks_diff(now, getattr(self, "_poll_at", now)) >= 0:
-            at.send("AT+CEREG?", 2000)
-
-    def _after_reg(self, now):
-        r = self.at.poll()
-        if r is None:
-            return
-        if r.status == "timeout":
-            return self._fail(now, "no_answer")
-        if self.state == "csq":
-            v = r.value("+CSQ")
-            try:
-                self.csq = int(v.split(",")[0])
-            except (AttributeError, ValueError):
-                self.csq = None
-            if self.csq in (None, 99):            # registered but no signal measured yet
-                self.reg = "searching"
-                self._go("register", now, self.o["reg_timeout_s"] * 1000)
-                self._poll_at = ticks_add(now, REG_POLL_MS)
-                return
-            self.at.send("AT+CCLK?", 2000)
-            self.state = "cclk"
-            return
-        t = timesync.parse_cclk(r.value("+CCLK") or "")
-        if t is not None:
-            self.time_offer = (t, "cclk")
-        self._carrier_lost = False
-        self.at.send("ATD*99#", DIAL_MS)
-        self._go("dial", now)
-
-    def _start_ppp(self, now):
-        self.at.paused = True           # the UART now carries PPP frames
-        if self.ppp is None:
-            self.ppp = self.nw.PPP(self.uart)
-        o = self.o
-        try:
-            if o.get("user"):
-                self.ppp.connect(security=self.nw.PPP.SEC_PAP, user=o["user"],
-                                 key=o.get("password") or "")
-            else:
-                self.ppp.connect()
-        except OSError:                 # EALREADY: a previous session was not torn down
-            self.ppp.disconnect()
-            return self._hangup(now, then="fail", reason="ppp_busy")
-        self._go("ppp", now, PPP_MS)
-
-    # ---- hang up: back to command mode ----------------------------------------------------------
-    def _hangup(self, now, then, reason=None):
-        if self.ppp is not None and self.ppp.isconnected():
-            self.ppp.disconnect()
-        self.up = False
-        self.at.paused = False
-        self.at.cmd = None
-        self._then = (then, reason)
-        self._hstep = 0
-        self._go("hangup", now, GUARD_MS)
-
-    def _hangup_step(self, now):
-        at = self.at
-        if self._hstep == 0:            # guard time, unless the modem already said NO CARRIER
-            if self._carrier_lost or self._due(now):
-                if not self._carrier_lost:
-                    at.write_raw(b"+++")
-                self._hstep = 1
-                self._t = ticks_add(now, 0 if self._carrier_lost else GUARD_MS)
-            return
-        if self._hstep == 1:
-            if self._due(now):
-                at.send("ATH", 3000)
-                self._hstep = 2
-            return
-        r = at.poll()
-        if r is None:
-            return
-        self._carrier_lost = False
-        then, reason = self._then
-        if r.status == "timeout":
-            return self._fail(now, "no_answer")
-        if then == "fail":
-            self._fail(now, reason)
-        elif then == "idle":
-            self._go("idle", now)
-        else:
             self._register_again(now)
 
     def close(self):

@@ -8,6 +8,8 @@
 #                        "reg_timeout_s": 180, "user": "...", "password": "..."}}
 #   no "net": the board's default (boards/<name>/board.py NET_DEFAULT).
 
+from core.check import int_in, is_int
+
 RATS = ("nbiot", "catm", "lte")
 
 
@@ -74,11 +76,13 @@ def cellular(d):
     bands = d.get("bands")
     if bands is not None:
         if (not isinstance(bands, list) or not 1 <= len(bands) <= 16
-                or [b for b in bands if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= 88]):
+                or [b for b in bands if not is_int(b) or not 1 <= b <= 88]):
             _bad("cellular.bands must be a list of 1-16 E-UTRA band numbers")
     reg = d.get("reg_timeout_s", 180)
-    if not isinstance(reg, int) or isinstance(reg, bool) or not 10 <= reg <= 3600:
-        _bad("cellular.reg_timeout_s must be an integer 10..3600")
+    try:
+        int_in(reg, "cellular.reg_timeout_s", 10, 3600)
+    except ValueError as e:
+        _bad(str(e))
     user = _str(d, "user", 1, 64, "cellular")
     pw = _str(d, "password", 1, 64, "cellular")
     for v in (user, pw):

@@ -11,6 +11,8 @@
 # record is loaded, so a record is always in the format the running code writes.
 # A record whose format is newer than this bundle reads stops the start with a clear error
 # instead of being taken for garbage and rebuilt (which, for "prepay", would lose money).
+from core.check import is_int
+
 
 # name -> [write version, [versions read]]. "v" in the record body holds its version
 # (core/prepay.py writes it; a record without one is version 1).
@@ -25,7 +27,7 @@ MIGRATIONS = {}
 
 def version_of(d):
     v = d.get("v", 1)
-    return v if isinstance(v, int) and not isinstance(v, bool) else -1
+    return v if is_int(v) else -1
 
 
 def migrate(store, formats=None, migrations=None):

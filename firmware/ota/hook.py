@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from core.check import bool_, int_in, is_id
 from ota import slots
 
 RECORD = "ota"
@@ -14,7 +15,6 @@ ACTIVE = ("manifest", "wipe", "fetch", "verify", "ready")
 PROBATION = ("switch", "trial", "rollback", "fw_trial", "fw_rollback")
 SESSION_CHUNKS = 64             # chunks a sleeping meter pulls per radio session (64 KiB)
 MANIFEST_MAX = 131072
-_ID_OK = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
 
 
 def _bad(msg):
@@ -45,13 +45,11 @@ def attach(app):
         if k not in ("pub", "session_chunks"):
             _bad("has unknown key " + k)
     n = c.get("session_chunks", SESSION_CHUNKS)
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4096:
-        _bad("session_chunks must be 1..4096")
+    try:
+        int_in(n, "session_chunks", 1, 4096)
+    except ValueError as e:
+        _bad(str(e))
     return Ota(app, keys_of(c), n)
-
-
-def _valid_id(v):
-    return isinstance(v, str) and 1 <= len(v) <= 40 and not [c for c in v if c not in _ID_OK]
 
 
 class Ota:
@@ -169,11 +167,10 @@ class Ota:
             if k not in ("update", "size", "sig", "apply", "downgrade"):
                 raise ValueError("unknown arg " + k)
         u = a.get("update")
-        if not _valid_id(u):
+        if not is_id(u):
             raise ValueError("update must be 1-40 chars of [A-Za-z0-9_.:-]")
         size = a.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or not 64 <= size <= MANIFEST_MAX:
-            raise ValueError("size must be 64..%d" % MANIFEST_MAX)
+        int_in(size, "size", 64, MANIFEST_MAX)
         sig = a.get("sig")
         if not isinstance(sig, str) or len(sig) != 344:
             raise ValueError("sig must be the base64 of a 256-byte signature")
@@ -181,8 +178,7 @@ class Ota:
         if apply not in ("now", "closed"):
             raise ValueError("apply must be now or closed")
         down = a.get("downgrade", False)
-        if not isinstance(down, bool):
-            raise ValueError("downgrade must be true or false")
+        bool_(down, "downgrade")
         if u == r.get("u") and r.get("st") in ACTIVE:
             return {"update": u, "stage": r["st"]}      # a repeat: carry on where it is
         last = r.get("last") or {}

@@ -7,6 +7,8 @@
 # field out of range is refused with a specific reason, never trusted.
 from binascii import unhexlify
 
+from core.check import int_in, is_int
+
 MAGIC = b"OTA1 "
 HEADER_MAX = 1024
 FILES_MAX = 512
@@ -17,10 +19,6 @@ BASE_FILES = ("boot.py", "main.py", "loader.py", "loader.mpy", "OTA_MANIFEST")  
 KINDS = ("electricity", "water", "gas")
 _PATH_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/"
 _HEX = "0123456789abcdef"
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def vtuple(s):
@@ -36,13 +34,6 @@ def vtuple(s):
             raise ValueError("version must be X.Y.Z")
         out.append(int(x))
     return tuple(out)
-
-
-def _int(h, k, lo, hi):
-    v = h.get(k)
-    if not _is_int(v) or not lo <= v <= hi:
-        raise ValueError("%s must be an integer %d..%d" % (k, lo, hi))
-    return v
 
 
 def parse_header(line):
@@ -69,13 +60,13 @@ def parse_header(line):
     ks = h.get("kinds")
     if not isinstance(ks, list) or not ks or [k for k in ks if k not in KINDS]:
         raise ValueError("kinds must list meter kinds")
-    _int(h, "health_s", 10, 7 * 86400)
-    _int(h, "loops", 1, 100000)
+    int_in(h.get("health_s"), "health_s", 10, 7 * 86400)
+    int_in(h.get("loops"), "loops", 1, 100000)
     if t == "bundle":
-        _int(h, "files", 1, FILES_MAX)
-        _int(h, "bytes", 1, FILES_MAX * FILE_MAX)
+        int_in(h.get("files"), "files", 1, FILES_MAX)
+        int_in(h.get("bytes"), "bytes", 1, FILES_MAX * FILE_MAX)
     else:
-        _int(h, "size", 1, IMAGE_MAX)
+        int_in(h.get("size"), "size", 1, IMAGE_MAX)
         if h.get("block") != BLOCK:
             raise ValueError("block must be %d" % BLOCK)
     f = h.get("formats", {})
@@ -83,8 +74,8 @@ def parse_header(line):
         raise ValueError("formats must be an object")
     for k in f:
         w = f[k]
-        if (not isinstance(w, list) or len(w) != 2 or not _is_int(w[0]) or not isinstance(w[1], list)
-                or [x for x in w[1] if not _is_int(x)] or w[0] not in w[1]):
+        if (not isinstance(w, list) or len(w) != 2 or not is_int(w[0]) or not isinstance(w[1], list)
+                or [x for x in w[1] if not is_int(x)] or w[0] not in w[1]):
             raise ValueError("formats.%s must be [write, [readable...]]" % k)
     return h
 

@@ -19,6 +19,7 @@
 #   from the boot (the time the meter was off does not count). "lock_until_s" (wall) is
 #   still written for an older bundle put back by a rollback, which reads only that.
 import time
+from core.check import int_in
 from paygo import token, siphash
 
 LOCK_FREE = 2
@@ -26,12 +27,6 @@ LOCK_BASE_S = 60
 LOCK_MAX_S = 512 * 60
 LOCK_ALARM = "token_lockout"
 _HEX = "0123456789abcdefABCDEF"
-
-
-def _int(v, lo, hi, what):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError("paygo %s must be an int %d..%d" % (what, lo, hi))
-    return v
 
 
 def parse_cfg(cfg):
@@ -47,8 +42,8 @@ def parse_cfg(cfg):
     start = pg.get("start")
     if start is None:
         start = token.starting_code(key_b)  # the spec's default when none is provisioned
-    start = _int(start, 0, 999999999, "start")
-    unit = _int(pg.get("unit", 1), 1, 10 ** 9, "unit")
+    start = int_in(start, "paygo start", 0, 999999999)
+    unit = int_in(pg.get("unit", 1), "paygo unit", 1, 10 ** 9)
     return key_b, start, unit
 
 
@@ -66,14 +61,14 @@ def _check_state(st):
     if not isinstance(st, dict):
         raise ValueError("paygo state invalid")
     for k in ("last", "fails", "lock_until_s"):
-        _int(st.get(k), 0 if k != "lock_until_s" else -(1 << 62), 1 << 62, "state " + k)
+        int_in(st.get(k), "paygo state " + k, 0 if k != "lock_until_s" else -(1 << 62), 1 << 62)
     if "lock_left_s" in st:
-        _int(st["lock_left_s"], 0, LOCK_MAX_S, "state lock_left_s")
+        int_in(st["lock_left_s"], "paygo state lock_left_s", 0, LOCK_MAX_S)
     used = st.get("used")
     if not isinstance(used, list) or len(used) > token.OLDER:
         raise ValueError("paygo state used invalid")
     for c in used:
-        _int(c, 0, st["last"], "state used count")
+        int_in(c, "paygo state used count", 0, st["last"])
 
 
 class TokenEntry:

@@ -3,7 +3,7 @@
 # MQTT Link, the sim board and its clock) on a LittleFS flash image, under the real boot
 # guard (hal/guard.py with the fake ESP32 `machine`), driven over stdin/stdout one JSON line
 # per operation. Commands reach the app as signed frames through its real Link from a fake
-# broker (tests_host/mpy/stateful_link.py), so the link's own exception handling and QoS 1
+# broker (tests_host/mpy/rigs/stateful_link.py), so the link's own exception handling and QoS 1
 # redelivery are part of what is tested; acks are read where the broker receives them.
 #
 #   micropython stateful_rig.py <workdir>      (<workdir>/run.json says how to boot)

@@ -1,5 +1,5 @@
 # core/store.py on real LittleFS v2 (vfs.VfsLfs2, the ESP32 filesystem) over a
-# file-backed block device with power cuts at the block level (shared/toolchain.md).
+# file-backed block device with power cuts at the block level (the block device protocol of MicroPython's docs/library/vfs.rst).
 # For each update: count its device operations (erases and programs), then for EVERY
 # prefix k of them cut the power after k operations (the device keeps exactly the first
 # k; every later write raises OSError(5)), remount, and require that the store yields

@@ -139,4 +139,14 @@ def test_hung_dns_lookup_never_blocks_service():
             m.socket = socket
 
 
+def test_only_the_non_blocking_contract_is_reachable():
+    # the link holds its umqtt client for settings and the will: the client's blocking
+    # connect/publish/wait_msg/check_msg/set_callback are not the link's
+    peer, clock, link = rig()
+    for name in ("connect", "publish", "wait_msg", "check_msg", "subscribe", "set_callback", "ping"):
+        mptest.true(not hasattr(link, name), "Link has %s" % name)
+    link.set_last_will(b"meters/m-1/state", b"{}", retain=True, qos=1)
+    mptest.eq(link.client.lw_topic, b"meters/m-1/state")
+
+
 mptest.main(globals())

@@ -17,6 +17,8 @@
 # = 419430.4 / (counts per W) W.s.
 from micropython import const
 
+from core.check import int_in
+
 READ = const(0x58)
 FULL = const(0xAA)
 HEAD = const(0x55)
@@ -66,8 +68,7 @@ def validate_cal(patch):
         if k not in CAL_DEFAULTS:
             raise ValueError("bl0942: unknown key %s" % k)
         lo, hi = CAL_DEFAULTS[k][1], CAL_DEFAULTS[k][2]
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError("bl0942: %s must be an int in %d..%d" % (k, lo, hi))
+        int_in(v, "bl0942." + k, lo, hi)
         out[k] = v
     return out
 

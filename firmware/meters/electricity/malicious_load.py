@@ -1,4 +1,4 @@
-# Malicious-load identification (恶性负载识别, ../shared/domain.md "Chinese dormitory"):
+# Malicious-load identification (恶性负载识别, Chinese dormitory meters, docs/electricity.md):
 # catch purely resistive heaters switched on behind the meter. Keep the last 8 samples of
 # P and S; for a power step dP >= min_step_w, compute the step's own power factor
 # dP / |dS|, where dS is the change of the complex apparent power: |dS| = sqrt(dP^2 + dN^2)
@@ -6,6 +6,7 @@
 # factor of the appliance that was added, whatever the background load. A sample is a hit
 # when that factor is >= pf_milli/1000 and dP is outside every allowed band; M hits out of
 # the last N samples is a detection. All integer: dP^2 * 10^6 >= pf_milli^2 * (dP^2 + dN^2).
+from core.check import int_in, is_int
 
 HIST = 8
 DEFAULTS = {
@@ -34,14 +35,13 @@ def validate(patch, current=None):
                 raise ValueError("malicious_load: allowed_bands_w must be a list of <= 6 bands")
             for b in v:
                 if (not isinstance(b, list) or len(b) != 2 or
-                        not all(isinstance(x, int) and not isinstance(x, bool) for x in b)
+                        not all(is_int(x) for x in b)
                         or not 30 <= b[0] <= b[1] <= 100000):
                     raise ValueError("malicious_load: band must be [lo, hi] with 30 <= lo <= hi")
             v = [list(b) for b in v]
         elif k in _INT:
             lo, hi = _INT[k]
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError("malicious_load: %s must be an int in %d..%d" % (k, lo, hi))
+            int_in(v, "malicious_load." + k, lo, hi)
         else:
             raise ValueError("malicious_load: unknown key %s" % k)
         out[k] = v

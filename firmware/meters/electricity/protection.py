@@ -1,9 +1,10 @@
 # Electrical protection: over-power (load limiting) and over/under-voltage, plus the
 # trip/auto-reclose/lockout counter shared with malicious-load identification.
-# Sources (../shared/domain.md): STS "a power-limit breach disconnects for a few minutes,
+# Sources (docs/electricity.md): STS (IEC 62055-41) "a power-limit breach disconnects for a few minutes,
 # then reconnects automatically"; Chinese dormitory meters "over-power trips after about
 # 5 s above the limit ... recloses after a delay (e.g. 1 min); after 3-5 trips in a day it
 # locks until the management platform clears it"; SMETS2 load limiting (threshold, guard).
+from core.check import int_in
 
 OVERLOAD_DEFAULTS = {
     "limit_w": 4400,      # 20 A at 220 V: a dormitory / rental room's contracted demand
@@ -33,8 +34,7 @@ def _check(name, patch, ranges, extra=()):
         if k not in ranges:
             raise ValueError("%s: unknown key %s" % (name, k))
         lo, hi = ranges[k]
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError("%s: %s must be an int in %d..%d" % (name, k, lo, hi))
+        int_in(v, name + "." + k, lo, hi)
     return dict(patch)
 
 

@@ -4,6 +4,7 @@
 # comes back re-driving the same command) and the measured current is the feedback:
 # current above a small threshold while open = welded contact (or a bypass behind the
 # shunt), alarm + bounded-rate retries of the open pulse.
+from core.check import int_in
 
 DEFAULTS = {
     "pulse_ms": 60,           # typical 50-100 ms for 60 A latching relays (e.g. Hongfa HF3F-L)
@@ -36,8 +37,7 @@ def validate(patch):
                 raise ValueError("relay: tick_fault must be hold or open")
         elif k in _RANGES:
             lo, hi = _RANGES[k]
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError("relay: %s must be an int in %d..%d" % (k, lo, hi))
+            int_in(v, "relay." + k, lo, hi)
         else:
             raise ValueError("relay: unknown key %s" % k)
         out[k] = v

@@ -1,4 +1,4 @@
-# The restoration leak check (Japanese microcomputer gas meter, shared/domain.md): after the
+# The restoration leak check (Japanese microcomputer gas meter, docs/gas.md §2): after the
 # resident's "appliances off" confirmation the valve opens and the meter watches the flow for
 # check_s (default 180 s, Tokyo Gas uses 3 min). Any flow above leak_lph on average over the
 # check closes the valve again. The volume budget is exact integer arithmetic:

@@ -1,8 +1,9 @@
 # Gas safety detectors: plain logic, fed once per tick with the millilitres that went
 # through the meter since the last tick and the monotonic time (mono_s: never moved by a
 # change of the wall clock, docs/architecture.md). No clock, no hardware. Thresholds follow the
-# Japanese microcomputer gas meter (マイコンメーター) and GB SMETS2 (shared/domain.md);
+# Japanese microcomputer gas meter (マイコンメーター) and GB SMETS2 (GBCS prepayment);
 # every default is listed with its source in docs/gas.md.
+from core.check import bool_, int_in
 
 DEFAULTS = {
     "rate_window_s": 5,        # flow rate = mL over the last 5 s (sensor pulses are 10 mL)
@@ -32,11 +33,6 @@ DEFAULTS = {
 }
 
 
-def _check_int(k, v, lo, hi):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > hi:
-        raise ValueError("gas config %s must be an int %d..%d" % (k, lo, hi))
-
-
 def validate(cfg):
     """cfg: a dict of overrides; returns the merged settings or raises ValueError."""
     if not isinstance(cfg, dict):
@@ -52,17 +48,16 @@ def validate(cfg):
             for i, b in enumerate(v):
                 if not isinstance(b, list) or len(b) != 2:
                     raise ValueError("gas config long_use[%d] must be [max_lph, limit_min]" % i)
-                _check_int("long_use max_lph", b[0], 0, 100000)
-                _check_int("long_use limit_min", b[1], 1, 10080)
+                int_in(b[0], "gas config long_use max_lph", 0, 100000)
+                int_in(b[1], "gas config long_use limit_min", 1, 10080)
                 end = i == len(v) - 1
                 if end != (b[0] == 0) or (not end and b[0] <= last):
                     raise ValueError("gas config long_use bands must rise, last band max_lph 0")
                 last = b[0]
         elif k == "selfcheck":
-            if not isinstance(v, bool):
-                raise ValueError("gas config selfcheck must be a bool")
+            bool_(v, "gas config selfcheck")
         else:
-            _check_int(k, v, 1, 10000000)
+            int_in(v, "gas config " + k, 1, 10000000)
     m = dict(DEFAULTS)
     m.update(cfg)
     if not m["shut_mv"] < m["warn_mv"] <= m["recover_mv"]:

@@ -3,16 +3,17 @@
 # Keys are flat (the protocol `config` op sends them as is) and named so that they do not
 # collide with core keys; the valve exercise reads the core's "tz_offset_s" if present.
 # validate(patch) checks everything first and returns a new dict; nothing is applied on error.
+from core.check import bool_, int_in
 
 DEFAULTS = {
     # wake / session policy
     "wake_s": 900,                # timer wake: ledger + detectors every 15 min
     "wake_pulses": 0,             # ULP wakes the CPU after this many pulses (0 = from burst_lph)
-    "session_report_s": 86400,    # daily report session (domain.md: water reports every 6-24 h)
-    "credit_poll_s": 900,         # session interval while the valve is closed for credit (issue: 15 min)
+    "session_report_s": 86400,    # daily report session (water meters report every 6-24 h, docs/water.md §5)
+    "credit_poll_s": 900,         # session interval while the valve is closed for credit (docs/water.md §5: 15 min)
     "session_max_s": 30,          # radio-on cap of one session (connect, commands, outbox)
     "session_retry_s": 60,        # a failed session is retried after this, doubling to 6 h
-    # leak_suspected (Kamstrup flowIQ LEAK, domain.md)
+    # leak_suspected (Kamstrup flowIQ LEAK, docs/water.md)
     "leak_zero_s": 3600,          # a continuous zero-flow period this long...
     "leak_window_s": 86400,       # ...must occur within this window, else leak_suspected
     "leak_zero_lph": 0,           # an interval at or below this mean flow counts as zero flow
@@ -85,14 +86,10 @@ def validate(patch, base=None):
             raise ValueError("config: unknown key %s" % k)
         v = patch[k]
         if k in _RANGES:
-            if type(v) is not int:
-                raise ValueError("%s: want int" % k)
             lo, hi = _RANGES[k]
-            if v < lo or v > hi:
-                raise ValueError("%s: out of range %d..%d" % (k, lo, hi))
+            int_in(v, k, lo, hi)
         elif k in _BOOLS:
-            if type(v) is not bool:
-                raise ValueError("%s: want bool" % k)
+            bool_(v, k)
         elif k == "valve_exercise_at":
             parse_hhmm(v)
         elif k == "valve_safe":

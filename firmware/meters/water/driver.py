@@ -15,12 +15,14 @@
 # (docs/architecture.md, "Clock contract": it keeps counting through deep sleep); billing and
 # the calendar on the wall clock. The first interval after a power-on has no monotonic
 # length (mono_s restarted): it is billed but not fed to the detectors (docs/water.md).
+from core.check import is_int
 import meters.water.config as water_cfg
+from meters.water.detect import Detect
 from meters.water.leak import Leak
 from meters.water.magnetic import Magnetic
 from meters.valve import Valve
 from meters.water.exercise import Exercise
-from meters.water.flow import Run, high_flow
+from meters.water.flow import Run
 from meters.water.sleep import Sessions, rtc_load, rtc_save, wake_pulses
 
 
@@ -29,7 +31,7 @@ def target_of(want_open):
     return "open" if want_open else "closed"
 
 
-class Driver:
+class Driver(Detect):
     KIND = "water"
     UNIT = "L"
     ARMS = False
@@ -42,7 +44,7 @@ class Driver:
         self.store = store
         self.cfg = water_cfg.validate(water_cfg.pick(cfg))
         tz = cfg.get("tz_offset_s", 0)
-        self.tz_s = tz if type(tz) is int else 0
+        self.tz_s = tz if is_int(tz) else 0
         self.mlpp = board.ml_per_pulse
         now = board.clock.now_s()
         self.now_s = now
@@ -138,89 +140,6 @@ class Driver:
         self._battery(now_s)
         self._valve(now_s, mono, vol_ml or drev)
         self._persist(now_s)
-
-    def _follow_clears(self):
-        # a remote or console clear ends an alarm in the prepay record (validated, then saved
-        # with its command); the detectors follow the record here, as meters/electricity.py
-        # does, so a refused or rolled-back clear changes nothing
-        al, la = self.p.alarms, self.p.supply.latches
-        if self.burst.active and "burst" not in al and "burst" not in la:
-            self.burst.reset()          # a burst must build up for burst_s again
-            self.flash_dirty = True
-        n = Magnetic.NAME
-        if self.mag.latched and not self.mag.present and n not in al and n not in la:
-            self.mag.clear()
-            self.flash_dirty = True
-        if self.valve.fault and "valve_fault" not in al:
-            self.valve_retry = True     # try the travel once more
-
-    def _raise(self, name, now_s, latch=False, **fields):
-        self.p.alarm(name, now_s, latch=latch, **fields)
-        self.flash_dirty = True
-
-    def _clear(self, name, now_s):
-        if name in self.p.alarms:
-            self.p.alarm_clear(name, now_s)
-        self.flash_dirty = True
-
-    def _detectors(self, dt, vol_ml, drev):
-        # dt: the interval's length in monotonic seconds
-        cfg = self.cfg
-        now_s = self.now_s
-        res = self.leak.update(dt, vol_ml, cfg)
-        if res:
-            if res[0] == "raise":
-                self._raise(Leak.NAME, now_s, **res[1])
-            else:
-                self._clear(Leak.NAME, now_s)
-        close = cfg["burst_close"]
-        x = self.burst.step(high_flow(vol_ml, dt, cfg["burst_lph"]), dt, cfg["burst_s"],
-                            sticky=close)
-        if x == "raise":
-            self._raise("burst", now_s, latch=close, flow_lph=vol_ml * 3600 // dt // 1000)
-        elif x == "clear":
-            self._clear("burst", now_s)
-        x = self.reverse.step(drev > 0, dt, cfg["reverse_s"], strict=True)
-        if x == "raise":
-            self._raise("reverse_flow", now_s, litres=self.m["rml"] // 1000)
-        elif x == "clear":
-            self._clear("reverse_flow", now_s)
-        if self.empty is not None:
-            x = self.dry.step(bool(self.empty.value()), dt, cfg["dry_s"])
-            if x == "raise":
-                self._raise("dry", now_s)
-            elif x == "clear":
-                self._clear("dry", now_s)
-
-    def _magnet(self, now_s, mdt):
-        x = self.mag.sample(self.b.magnet.value(), now_s, mdt)
-        if x is None:
-            return
-        if x[0] == "raise":
-            self._raise(Magnetic.NAME, now_s, latch=self.cfg["magnet_close"], **x[1])
-        else:
-            self.p.emit("magnetic_attack_end", now_s, **x[1])
-            self.flash_dirty = True
-
-    def battery_mv(self):
-        return self.b.battery.read_uv() * self.b.battery_div // 1000
-
-    def _battery(self, now_s):
-        mv = self.battery_mv()
-        cfg = self.cfg
-        if self.batt == 0 and mv < cfg["battery_low_mv"]:
-            self.batt = 1
-            self._raise("battery_low", now_s, battery_mv=mv)
-        if self.batt == 1 and mv < cfg["battery_park_mv"]:
-            # park the valve while the cell can still move it; closed parks latch the supply
-            self.batt = 2
-            self._raise("battery_park", now_s, latch=cfg["valve_safe"] == "closed",
-                        battery_mv=mv, position=cfg["valve_safe"])
-        # a new cell (power-on) restarts the driver with batt from flash: clear on recovery
-        if self.batt and mv >= cfg["battery_low_mv"] + 100:
-            self.batt = 0
-            self._clear("battery_low", now_s)
-            self._clear("battery_park", now_s)
 
     # ---------------------------------------------------------------- the valve
     def _valve(self, now_s, mono, flowing):

@@ -1,4 +1,4 @@
-# leak_suspected: the Kamstrup flowIQ LEAK rule (domain.md): the alarm stands when the
+# leak_suspected: the Kamstrup flowIQ LEAK rule (Kamstrup flowIQ 2101/3100 data sheet; docs/water.md): the alarm stands when the
 # last `leak_window_s` (24 h) held no continuous zero-flow period of `leak_zero_s` (1 h);
 # it clears once such a zero-flow period is seen again. "Zero flow" is an interval whose
 # mean flow is at or below `leak_zero_lph` (flowIQ: 0.1-2 % of Q3; default 0 = no pulse).

@@ -7,6 +7,7 @@
 # of the driver's monotonic tick intervals during which the field stood, so a `time` op or an
 # RTC step, either way, neither inflates nor shortens it (an interval of unknown length, the
 # first after a power-on, counts 0, as for the flow detectors: docs/water.md).
+from core.check import is_int
 
 
 class Magnetic:
@@ -21,7 +22,7 @@ class Magnetic:
         self.count = st.get("n", 0)        # attacks seen
         self.latched = st.get("l", False)
         r = st.get("r", 0)
-        self.run_s = r if type(r) is int and r >= 0 else 0   # monotonic s of this attack
+        self.run_s = r if is_int(r) and r >= 0 else 0   # monotonic s of this attack
 
     def to_dict(self):
         return {"p": self.present, "s": self.start_s, "d": self.last_s,

@@ -5,7 +5,7 @@ import os
 import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-_tools = _here + "/../../tools"
+_tools = _here + "/../../../tools"
 if _tools not in sys.path:
     sys.path.append(_tools)
 

@@ -1,50 +1,19 @@
-# Scenario scaffolding for the gas meter: Store(tmpdir) + Prepay + SimBoard + Driver in one
-# MicroPython process, stepped tick by tick in simulated time (no MQTT).
-from rigclock import RigClock
-import os
-from core.store import Store
-from core.prepay import Prepay
+# Scenario scaffolding for the gas meter (scenario_rig.py): stepped tick by tick in
+# simulated time (no MQTT).
 from sim_gas import SimBoard
 from meters.gas import Driver
-
-T0 = 1767225600          # 2026-01-01 00:00 UTC
-TARIFF = {"price": 2000000}   # 2 minor units per litre
-_n = [0]
+from scenario_rig import ScenarioRig, T0, TARIFF, Clock, rmtree  # noqa: F401 (scenarios use T0)
 
 
-class Clock(RigClock):
-    def __init__(self, t=T0):
-        RigClock.__init__(self, t)
+class Rig(ScenarioRig):
+    KIND = "gas"
+    ARMS = True
 
-
-def _rmtree(d):
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return
-    for n in names:
-        p = d + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    os.rmdir(d)
-
-
-class Rig:
     def __init__(self, gas=None, balance=100000, armed_on=True, cfg=None, root=None):
-        _n[0] += 1
-        self.root = root or "gasrig_%d" % _n[0]
-        if root is None:
-            _rmtree(self.root)
-            os.mkdir(self.root)
-        self.cfg = {"tariff": TARIFF}
-        if cfg:
-            self.cfg.update(cfg)
         if gas:
-            self.cfg["gas"] = gas
-        self.clock = Clock()
-        self.board = SimBoard(self.cfg, self.clock)
+            cfg = dict(cfg or {})
+            cfg["gas"] = gas
+        self.setup(SimBoard, Driver, cfg, root)
         self.boot()
         if balance:
             self.p.recharge("init", balance, self.now)
@@ -53,19 +22,10 @@ class Rig:
             self.run_until(lambda: self.state == "on", 400)
             self.events()
 
-    def boot(self):
-        self.store = Store(self.root)
-        self.p = Prepay(self.store, "gas", self.cfg, self.clock.t, arms=True)
-        self.d = Driver(self.p, self.board, self.cfg, self.store)
-
     def reboot(self):
         """Power cut: nothing saved beyond what is already on flash; the valve stays where
         it physically is; the board keeps its world (it is the house)."""
         self.boot()
-
-    @property
-    def now(self):
-        return self.clock.t
 
     @property
     def state(self):
@@ -108,6 +68,3 @@ class Rig:
 
     def alarms_raised(self, ev=None):
         return [e["name"] for e in (ev or self.events()) if e["type"] == "alarm" and e.get("active")]
-
-    def close(self):
-        _rmtree(self.root)

@@ -5,8 +5,8 @@ from rigclock import RigClock
 import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-if _here + "/../../tools" not in sys.path:
-    sys.path.append(_here + "/../../tools")
+if _here + "/../../../tools" not in sys.path:
+    sys.path.append(_here + "/../../../tools")
 
 # sim_electricity (and the bl0942 it imports) before loadsig: compiling the larger module
 # while less bytecode is resident lowers the compile peak (tools/heap_margins.py).

@@ -286,7 +286,9 @@ def patch(run, broker):
     boardmod.clock, boardmod.make = clock, make
     import app
     import link.mqtt as lm
+    import app_link
     app.time = VTime
+    app_link.time = VTime
     lm.time = VTime
     lm.socket = SocketModule(broker)
     lm.select = SelectModule

@@ -1,48 +1,16 @@
-# Scenario scaffolding for the water meter: Store(tmpdir) + Prepay + SimBoard + Driver in
-# one MicroPython process, woken wake by wake in simulated time (no MQTT). The clock jumps
-# to each wake the driver asks for (period_s), as the app does between deep sleeps.
-from rigclock import RigClock
-import os
-from core.store import Store
-from core.prepay import Prepay
+# Scenario scaffolding for the water meter (scenario_rig.py): woken wake by wake in
+# simulated time (no MQTT). The clock jumps to each wake the driver asks for (period_s), as
+# the app does between deep sleeps.
 from sim_water import SimBoard
 from meters.water import Driver
-
-T0 = 1767225600              # 2026-01-01 00:00 UTC (a Thursday)
-TARIFF = {"price": 2000000}  # 2 minor units per litre
-_n = [0]
+from scenario_rig import ScenarioRig, T0, TARIFF, Clock, rmtree  # noqa: F401 (scenarios use T0)
 
 
-class Clock(RigClock):
-    def __init__(self, t=T0):
-        RigClock.__init__(self, t)
+class Rig(ScenarioRig):
+    KIND = "water"
 
-
-def rmtree(d):
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return
-    for n in names:
-        p = d + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            rmtree(p)
-    os.rmdir(d)
-
-
-class Rig:
     def __init__(self, balance=1000000, cfg=None):
-        _n[0] += 1
-        self.root = "waterrig_%d" % _n[0]
-        rmtree(self.root)
-        os.mkdir(self.root)
-        self.cfg = {"tariff": TARIFF}
-        if cfg:
-            self.cfg.update(cfg)
-        self.clock = Clock()
-        self.board = SimBoard(self.cfg, self.clock)
+        self.setup(SimBoard, Driver, cfg)
         self.log = []           # every event seen, in order
         self.sessions = []      # (now_s, reason)
         self.wakes = 0
@@ -51,17 +19,6 @@ class Rig:
         if balance:
             self.p.recharge("init", balance, self.now)
         self.wake()
-
-    @property
-    def now(self):
-        return self.clock.t
-
-    def boot(self):
-        """A (deep-sleep or power-on) reboot: everything in RAM is rebuilt from flash,
-        RTC memory and the board's counters."""
-        self.store = Store(self.root)
-        self.p = Prepay(self.store, "water", self.cfg, self.clock.t)
-        self.d = Driver(self.p, self.board, self.cfg, self.store)
 
     def wake(self):
         """One wake as firmware/app.py runs it: driver, core, ask whether a session is due
