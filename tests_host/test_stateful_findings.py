@@ -1,5 +1,6 @@
 """Sequences the whole-meter stateful test (test_stateful_meter.py) found, replayed on a real
-meter with the same rig and model; each fails on the violation of one rule.
+meter with the same rig and model; each names the rule its finding broke and fails on a
+violation of any rule.
 
 - defects no hardening issue lists: xfail(strict=True) while open (a fix turns one into an
   unexpected pass, which fails the run until its mark goes and it stays as a regression);
@@ -23,8 +24,8 @@ def replay(firmware_path):
     # seen), which an xdist worker prints for the runs it shares a process with
     saved = copy.deepcopy(STATS)
 
-    def run(kind, only, *steps):
-        m = type("Finding_" + kind, (MeterMachine,), {"KIND": kind, "ONLY": (only,)})()
+    def run(kind, finding, *steps):
+        m = type("Finding_" + kind, (MeterMachine,), {"KIND": kind, "FINDING": finding})()
         made.append(m)
         for step in steps:
             step(m)

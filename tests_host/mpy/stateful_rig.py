@@ -31,6 +31,7 @@ CTX = ["boot"]      # which boundary is running: boot, tick, cmd:<op>, sim, butt
 EVTS = []           # [mono_s, ctx, event, gas ml, json] emitted during this operation
 VIOL = []           # violations seen during this operation
 GATE = [0]          # world time (phys_s) the running operation must not pass
+TICKS = [0]         # metering and minimal-mode ticks run (the fail-safe check's "ticked")
 DEV = None
 
 
@@ -97,6 +98,23 @@ def boot():
         c = A.clock
         return 1 if c.mono_s() + t_s - c.now_s() > GATE[0] else real_due(t_s)
     A.clock.due_ms = due_ms
+    # count the ticks where the app makes them: next_tick_s is derived from the wall clock
+    # (app.py), so it moves when a `time` op or an RTC jump steps the clock, or as time
+    # passes once a tick is overdue, with no tick run
+    real_tick = A.tick
+
+    def tick():
+        TICKS[0] += 1
+        real_tick()
+    A.tick = tick
+    import app_safety
+    if not hasattr(app_safety, "_rig_minimal_tick"):
+        app_safety._rig_minimal_tick = app_safety.minimal_tick
+
+        def minimal_tick(app, now_s):
+            TICKS[0] += 1
+            app_safety._rig_minimal_tick(app, now_s)
+        app_safety.minimal_tick = minimal_tick
     import stateful_check
     stateful_check.install(_Rig())
     for e in A.prepay.pending_events():         # emitted while the app was built
@@ -131,9 +149,9 @@ def link_busy():
 def step():
     import stateful_check
     CTX[0] = "tick"
-    due = A.next_tick_s
+    n = TICKS[0]
     A.step()
-    stateful_check.after_step(A.next_tick_s != due)
+    stateful_check.after_step(TICKS[0] != n)
     if A.stop_code is not None:          # the reboot op: App.run's exit path, then main's reset
         for _ in range(50):
             A.link.service()
