@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests_host"))
 from headend import body_of, provision, sign  # noqa: E402
 from conftest import MICROPYTHON  # noqa: E402
+from heap_policy import APP_HEAP  # noqa: E402
 from fakebroker import FakeBroker, varlen, publish_packet  # noqa: E402
 
-HEAP = os.environ.get("BENCH_HOSTILE_HEAP", "320k")   # room to see a peak, not to hit it
+HEAP = os.environ.get("BENCH_HOSTILE_HEAP", APP_HEAP)   # the whole meter's heap (tools/heap_policy.py)
 PAYGO_KEY = "a29ab82edc5fbbc41ec9530f6dac86b1"
 
 STEPPER = """

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "tests_host"))
 from brokers import Broker, mosquitto_path  # noqa: E402
 from headend import HeadEnd, provision  # noqa: E402
 from conftest import MICROPYTHON, mpy_env  # noqa: E402
+from heap_policy import APP_HEAP  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import socket  # noqa: E402
 
@@ -67,7 +68,7 @@ def cmd_rtt(b, n, tmp, gap_s=0.0):
     d = tempfile.mkdtemp(dir=tmp)
     conf = provision(d, "b-1", KIND, b.uri, 1)
     key = bytes.fromhex(conf["key"])
-    p = meter(d, "256k")
+    p = meter(d, APP_HEAP)      # tools/heap_policy.py: the whole meter's heap
     he = HeadEnd(b.uri, "meters", "b-1")
     try:
         for _ in range(100):
