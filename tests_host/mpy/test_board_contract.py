@@ -1,4 +1,4 @@
-# heap: 144k
+# heap: 192k
 # The board contract (docs/porting.md "The board contract"), checked for every directory in
 # boards/ against the fakes of machine, network and esp32: the module functions the app
 # calls (make, clock, network, reset_cause), the clock's methods, the network object's
