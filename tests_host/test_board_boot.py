@@ -231,7 +231,7 @@ def _electricity(board, m, he, key, st0):
 
 def _gas(board, m, he, key, st0):
     a = he.send(m.id, key, "recharge", {"txn": "t-1", "amount": 100000})
-    assert a["ok"] and a["supply"] == "armed", a
+    assert a and a["ok"] and a["supply"] == "armed", (a, m.output())
     m.press()                  # the local confirmation: the leak check, then the valve opens
     t_end = time.time() + 20
     while time.time() < t_end:
@@ -254,8 +254,8 @@ def burst(he, meter_id, key, cmds):
     """Publish commands back to back, then collect their acks: a water meter's session
     stays open only while there is something to do (app.py SESSION_QUIET_MS)."""
     cids = []
-    for i, (op, args) in enumerate(cmds):
-        seq = int(time.time() * 1000) + i
+    for op, args in cmds:
+        seq = he.next_seq()            # never one an earlier command used (same millisecond)
         he.send(meter_id, key, op, args, seq=seq, wait_s=0)
         cids.append("c-%d" % seq)
     return [he.wait_ack(c, 0, 90) for c in cids]

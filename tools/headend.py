@@ -8,8 +8,10 @@ acks, follow evt / tele / state / ack for one meter or all (`+`), provision a fl
   headend.py follow DIR            |   headend.py follow --broker mqtt://h:p --root meters --id +
   headend.py sim DIR '{"button": "press"}'
 
-The command seq defaults to the current unix time in milliseconds: strictly increasing for
-one head-end without any state on disk (an integrator with several senders keeps a counter).
+The command seq defaults to the current unix time in milliseconds, kept strictly increasing
+for one head-end (one more than the last when two commands fall in the same millisecond or the
+host clock steps back), without any state on disk (an integrator with several senders keeps a
+counter).
 """
 import argparse
 import hashlib
@@ -63,6 +65,7 @@ class HeadEnd:
         self.meter = meter
         self.q = queue.Queue()
         self.acks = {}
+        self.last_seq = 0
         self._cv = threading.Condition()    # wait_ack wakes the moment an ack arrives
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
                              clean_session=clean)
@@ -102,8 +105,18 @@ class HeadEnd:
     def publish_raw(self, meter, payload, topic="cmd", retain=False, qos=1):
         return self.c.publish("%s/%s/%s" % (self.root, meter, topic), payload, qos=qos, retain=retain)
 
+    def next_seq(self):
+        """Unix milliseconds, strictly increasing for this head-end: a reused (id, seq) is
+        answered as a duplicate of the earlier command, nothing applied (docs/protocol.md §3),
+        and two commands can fall in the same millisecond or the host clock step back."""
+        self.last_seq = max(int(time.time() * 1000), self.last_seq + 1)
+        return self.last_seq
+
     def send(self, meter, key, op, args=None, seq=None, cid=None, exp=None, wait_s=10.0):
-        seq = seq if seq is not None else int(time.time() * 1000)
+        if seq is None:
+            seq = self.next_seq()
+        elif isinstance(seq, int) and seq > self.last_seq:
+            self.last_seq = seq      # a default seq after an explicit one stays above it
         b = body_of(meter, seq, op, args or {}, cid, exp)
         cid = json.loads(b)["id"]
         n0 = len(self.acks.get(cid, []))
@@ -111,13 +124,13 @@ class HeadEnd:
         return self.wait_ack(cid, n0, wait_s) if wait_s else None
 
     def wait_ack(self, cid, n0=0, wait_s=10.0):
-        t_end = time.time() + wait_s
+        t_end = time.monotonic() + wait_s
         with self._cv:
             while True:
                 got = self.acks.get(cid, [])
                 if len(got) > n0:
                     return got[n0]
-                left = t_end - time.time()
+                left = t_end - time.monotonic()
                 if left <= 0:
                     return None
                 self._cv.wait(left)
