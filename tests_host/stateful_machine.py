@@ -77,7 +77,10 @@ class MeterRun(RuleBasedStateMachine):
             self.t, self.mono = ans["st"]["t"], ans["st"]["mono"]
         self.vms = ans.get("vms", self.vms)
         self.model.observe(ans, act)
-        self.trace.append("%s -> %s" % (act.get("what"), ans.get("end") or "ok"))
+        # "ok": the operation ran; the codes of the acks it drew follow
+        codes = ",".join(str(a.get("code")) for a in ans.get("acks") or ())
+        self.trace.append("%s -> %s%s" % (act.get("what"), ans.get("end") or "ok",
+                                          " [ack %s]" % codes if codes else ""))
         self._judge()
         if ans.get("end"):
             self._restart(ans)
@@ -133,6 +136,9 @@ class MeterRun(RuleBasedStateMachine):
         if seq is None:
             self.seq += 1
             seq = self.seq
+        # a head-end never reuses a seq it sent (docs/protocol.md §3): a hostile seq above the
+        # counter (an `old_seq` with nothing sent yet is seq 1, a fresh one) moves it up
+        self.seq = max(self.seq, seq)
         cid = "c%d" % self.cid
         raw = frame(meter or self.meter.id, cid, seq, op, args, exp, key_ok)
         h = raw.hex()
