@@ -99,8 +99,16 @@ def minimal_tick(app, now_s):
     """Crash-loop mode: no metering and no prepay.tick (the ledger stays untouched). The
     guard's first loop() call runs the driver's safe_stop (gas valve closed, relay held);
     what must keep running is the valve's end-stop watch, so a close started by safe_stop
-    stops its motor at the end stop (or times out into valve_fault, docs/gas.md, docs/water.md)."""
+    stops its motor at the end stop (or times out into valve_fault, docs/gas.md, docs/water.md),
+    and the electricity relay follows the supply state as on a faulting tick (fault_drive:
+    a supply off accepted in minimal mode opens it; docs/electricity.md "Tick faults")."""
     watch_valve(app, now_s)
+    fd = getattr(app.driver, "fault_drive", None)
+    if fd is not None:
+        try:                    # the relay follows what needs no metering: a supply that is
+            fd(now_s)           # not "on" (remote off, credit gone, a latch) opens it
+        except Exception as e:
+            print("minimal: fault_drive failed: %s" % e)
     app.drain(now_s)
     app.next_tick_s = now_s + MINIMAL_TICK_S
     app.publish_state(now_s)

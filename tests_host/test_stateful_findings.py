@@ -207,14 +207,11 @@ def test_the_head_end_never_reuses_a_seq_it_sent(replay):
 
 
 # Found by the stateful test (random seed, 4000 steps): electricity in crash-loop (minimal)
-# mode accepts a supply `off` (the console's supply('off'); the signed `supply` command takes
-# the same path, checked) and acks off_remote, but no metering tick runs there to open the relay:
-# the relay stays closed, delivering power, while the meter says off, until crash_loop is
-# cleared (docs/field-guide.md, boot modes: a latching relay holds; only the button and the
-# kind-specific ops are listed as refused). Open: whether minimal mode should refuse a
-# supply change (bad_args "minimal mode: supply is held", as the button) or open the relay
-# (the safe direction for an `off`) is a product decision
-@pytest.mark.xfail(strict=True, reason="minimal mode: supply off accepted, relay stays closed")
+# mode accepted a supply `off` (the console's supply('off'); the signed `supply` command takes
+# the same path) and acked off_remote, but no metering tick ran there to open the relay: it
+# stayed closed, delivering power, while the meter said off. Fixed: the minimal tick drives
+# the relay as a faulting tick does (fault_drive: open when the supply is not "on"; a
+# metering fault alone still holds it, docs/electricity.md "Tick faults").
 def test_elec_supply_off_in_minimal_mode_opens_the_relay_or_is_refused(replay):
     replay("electricity", "actuator_not_safe",
            lambda m: m.provision(5000),              # supply on, relay closed
