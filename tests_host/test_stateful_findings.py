@@ -323,3 +323,28 @@ KNOWN = {
 def test_known_defect_sequence(replay, name):
     kind, only, steps = KNOWN[name]
     replay(kind, only, *steps)
+
+
+# Found by the stateful test at ten times its default (electricity, random seed, 19,449
+# steps): an overload trip in a 30 s tick that a power cut ends (block write +34, RTC kept),
+# a reboot, the load gone: the model saw the relay reclose 57 s of world time after the trip
+# against the 60 s delay. Open. What is known: the recloser restores a pending reclose as a
+# full delay from boot (meters/electricity/protection.py Recloser.__init__, latched()), so
+# on the meter's side the reclose comes >= 60 s after a trip that happened before the cut;
+# the model takes the trip's time from when it first sees the alarm event, and an event of
+# the cut run is published only after the reboot (here ~3 s later), which would make this a
+# false alarm of the model. Not yet proven either way: strict xfail until it is.
+@pytest.mark.xfail(strict=True, reason="overload reclose seen 57 s after a trip cut mid-tick: "
+                   "the model's trip time for an event published after the reboot, or the "
+                   "recloser (open)")
+def test_elec_overload_reclose_delay_across_a_power_cut_mid_tick(replay):
+    replay("electricity", "latch_rule",
+           lambda m: m.provision(0),
+           lambda m: m.button(),
+           lambda m: m.button(),
+           lambda m: m.exits(),
+           lambda m: m.recharge(1, "new"),
+           lambda m: m.reboot("reboot_op", True, 115),
+           lambda m: m.world(_Data({"voltage_v": 230, "pf": 1.0, "load_w": 5000})),
+           lambda m: m.reboot("cut_in_tick", False, 34),
+           lambda m: m.exits())
