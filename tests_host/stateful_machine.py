@@ -75,6 +75,15 @@ class MeterRun(RuleBasedStateMachine):
         del self.meter.printed[:]
         if ans.get("st"):
             self.t, self.mono = ans["st"]["t"], ans["st"]["mono"]
+        elif ans.get("evts"):
+            # a run that ended without its final state (a power cut inside a tick) got at
+            # least as far as its last event: the world never goes back to before it (the
+            # RTC, when kept, moved with it); else a restart would date itself before an
+            # overload trip the cut tick raised, and its reclose looked 3 s early
+            last = max(e[0] for e in ans["evts"])
+            if last > self.mono:
+                self.t += last - self.mono
+                self.mono = last
         self.vms = ans.get("vms", self.vms)
         self.model.observe(ans, act)
         # "ok": the operation ran; the codes of the acks it drew follow
