@@ -10,8 +10,8 @@ import json
 import os
 
 import mptest
+import app_cmd
 import app as appmod
-from core import frame
 
 FLASH = "attack"
 KEY = "ab" * 32
@@ -39,19 +39,11 @@ def fresh(kind="electricity", wipe=True, **extra):
     return appmod.App(FLASH)
 
 
-def ticks(a, n):
-    for _ in range(n):
-        a.clock.advance(a.next_tick_s)
-        a.tick()
+ticks = app_cmd.ticks
 
 
 def command(a, seq, op, args):
-    body = json.dumps({"id": "c%d" % seq, "meter": "at-1", "seq": seq, "op": op,
-                       "args": args}).encode()
-    acks = []
-    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
-    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex(KEY), body), False)
-    return acks[-1] if acks else None
+    return app_cmd.command(a, "at-1", KEY, seq, op, args)
 
 
 def test_power_cut_never_moves_the_clock_back_nor_reopens_a_spent_debt_cap():

@@ -13,8 +13,8 @@ import json
 import os
 
 import mptest
+import app_cmd
 import app as appmod
-from core import frame
 
 FLASH = "apphard"
 KEY = "ab" * 32
@@ -49,19 +49,11 @@ def fresh(kind="electricity", **extra):
     return appmod.App(FLASH)
 
 
-def ticks(a, n):
-    for _ in range(n):
-        a.clock.advance(a.next_tick_s)
-        a.tick()
+ticks = app_cmd.ticks
 
 
 def command(a, seq, op, args):
-    body = json.dumps({"id": "c%d" % seq, "meter": "ah-1", "seq": seq, "op": op,
-                       "args": args}).encode()
-    acks = []
-    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
-    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex(KEY), body), False)
-    return acks[-1] if acks else None
+    return app_cmd.command(a, "ah-1", KEY, seq, op, args)
 
 
 def outbox_types(a):

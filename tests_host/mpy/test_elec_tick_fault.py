@@ -8,8 +8,8 @@ import json
 import os
 
 import mptest
+import app_cmd
 import app as appmod
-from core import frame
 
 FLASH = "elecfault"
 KEY = "cd" * 32
@@ -38,19 +38,11 @@ def fresh(config=None):
     return a
 
 
-def ticks(a, n):
-    for _ in range(n):
-        a.clock.advance(a.next_tick_s)
-        a.tick()
+ticks = app_cmd.ticks
 
 
 def command(a, seq, op, args):
-    body = json.dumps({"id": "c%d" % seq, "meter": "ef-1", "seq": seq, "op": op,
-                       "args": args}).encode()
-    acks = []
-    a.link.publish_now = lambda topic, payload, qos=0, retain=False: acks.append(json.loads(payload))
-    a._on_message((a.topic + "cmd").encode(), frame.sign(bytes.fromhex(KEY), body), False)
-    return acks[-1]
+    return app_cmd.command(a, "ef-1", KEY, seq, op, args)
 
 
 def pulses(a):
